@@ -1,0 +1,230 @@
+"""Settings: ``tollway.toml`` plus ``TOLLWAY_<SECTION>__<KEY>`` environment overrides.
+
+Validated once at start; a bad value raises :class:`ConfigError` with one line naming the
+key and where it came from, so start-up stops with a message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+
+from tollway.errors import ConfigError
+
+ENV_PREFIX = "TOLLWAY_"
+DEFAULT_CONFIG_FILE = "tollway.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(9443, ge=1, le=65535)
+    gateway_port: int = Field(8280, ge=1, le=65535)
+    data_dir: Path = Path("./tollway-data")
+    # Public base URL of the control plane, used in links; derived from host/port when empty.
+    public_url: str = ""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    access_token_ttl: int = Field(3600, ge=60, description="seconds")
+    refresh_token_ttl: int = Field(86400, ge=60, description="seconds")
+
+
+class GatewaySettings(_Section):
+    enabled: bool = True
+    workers: int = Field(1, ge=1, le=64)
+    backend_timeout: float = Field(30.0, gt=0, description="seconds, default per API")
+    connect_timeout: float = Field(5.0, gt=0)
+    # Backend status classes that make a call billable.
+    billable_status_classes: list[Literal["1xx", "2xx", "3xx", "4xx", "5xx"]] = ["2xx", "3xx"]
+    snapshot_poll_interval: float = Field(0.25, gt=0, le=60)
+    max_connections_per_backend: int = Field(100, ge=1)
+
+
+class DatabaseSettings(_Section):
+    url: str = ""
+    pool_size: int = Field(10, ge=1)
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        if value:
+            try:
+                make_url(value)
+            except Exception as exc:  # sqlalchemy raises ArgumentError with its own text
+                raise ValueError(f"not an SQLAlchemy database URL ({exc})") from None
+        return value
+
+
+class AdditionalAttribute(_Section):
+    name: str = Field(min_length=1)
+    display_name: str = ""
+    required: bool = False
+    description: str = ""
+
+    @field_validator("required", mode="before")
+    @classmethod
+    def _bool_string(cls, value: Any) -> Any:
+        # The manual writes required = "true" as a string.
+        if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+            return value.strip().lower() == "true"
+        return value
+
+
+class StripeSettings(_Section):
+    api_base: str = "https://api.stripe.com"
+    meter_events_base: str = ""
+    max_retry_seconds: float = Field(30.0, gt=0)
+
+
+class MonetizationSettings(_Section):
+    engine: str = "ledger"
+    publish_interval: int = Field(3600, ge=0, description="seconds; 0 disables the schedule")
+    finalize_interval: int = Field(300, ge=0, description="seconds between invoice finalization runs")
+    additional_attributes: list[AdditionalAttribute] = []
+    stripe: StripeSettings = StripeSettings()
+
+
+class MeteringSettings(_Section):
+    sink: str = "database"
+    batch_size: int = Field(1000, ge=1)
+    flush_interval: float = Field(0.05, gt=0, description="seconds")
+    buffer_limit: int = Field(1_000_000, ge=1000)
+    nats_url: str = "nats://127.0.0.1:4222"
+
+
+class WorkflowSettings(_Section):
+    # "auto" approves at once; "approval" leaves subscriptions ON_HOLD until an admin approves.
+    subscription_creation: Literal["auto", "approval"] = "auto"
+    subscription_deletion: Literal["auto", "approval"] = "auto"
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    database: DatabaseSettings = DatabaseSettings()
+    monetization: MonetizationSettings = MonetizationSettings()
+    metering: MeteringSettings = MeteringSettings()
+    workflows: WorkflowSettings = WorkflowSettings()
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.server.data_dir / 'tollway.db').resolve()}"
+
+
+SECRET_KEYS = ("password", "secret", "token", "key")
+
+
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """Turn TOLLWAY_SECTION__KEY[__SUB] variables into a nested dict; remember their names."""
+    tree: dict[str, Any] = {}
+    origins: dict[tuple[str, ...], str] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        if not all(path):
+            continue
+        value: Any = raw
+        if raw[:1] in "[{":  # lists and tables are given as JSON
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                value = raw
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[path[-1]] = value
+            origins[path] = name
+    return tree, origins
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _describe(error: ValidationError, source: str, origins: dict[tuple[str, ...], str]) -> str:
+    first = error.errors()[0]
+    loc = tuple(str(p) for p in first["loc"])
+    section, key = (loc[0], ".".join(loc[1:])) if len(loc) > 1 else ("", loc[0] if loc else "")
+    where = f"[{section}] {key}" if section else key
+    env_name = next((v for k, v in origins.items() if loc[: len(k)] == k), None)
+    origin = f"environment variable {env_name}" if env_name else source
+    got = first.get("input")
+    shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+    msg = first["msg"].replace("Extra inputs are not permitted", "unknown key")
+    return f"{origin}: {where}: {msg}{shown}"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load and validate settings. ``overrides`` (from CLI flags) win over env, env over the file."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    source = "defaults"
+    path = config_file
+    if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
+        path = Path(DEFAULT_CONFIG_FILE)
+    if path is not None:
+        source = str(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: configuration file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    env_tree, origins = _env_overrides(environ)
+    data = _merge(data, env_tree)
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source, origins)) from None
+
+
+def _mask(key: str, value: Any) -> Any:
+    if isinstance(value, str) and value and any(s in key.lower() for s in SECRET_KEYS):
+        return "********"
+    return value
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """The effective configuration with secrets masked (for ``tollway config check``)."""
+
+    def walk(node: Any, key: str = "") -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v, k) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, key) for v in node]
+        return _mask(key, node)
+
+    dumped: dict[str, Any] = walk(settings.model_dump(mode="json"))
+    url = make_url(settings.database_url)
+    dumped["database"]["url"] = url.render_as_string(hide_password=True)
+    return dumped

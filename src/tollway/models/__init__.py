@@ -1,0 +1,59 @@
+"""SQLAlchemy models, one module per aggregate, all imported here so metadata is complete."""
+
+from tollway.models.api import Api, ApiPolicy
+from tollway.models.application import ApiKey, Application, ApplicationKey, Subscription
+from tollway.models.billing import (
+    Invoice,
+    InvoiceLineRow,
+    LedgerCustomer,
+    LedgerPlan,
+    LedgerSubscription,
+    LedgerUsageRecord,
+)
+from tollway.models.config_version import ConfigVersion
+from tollway.models.monetization import (
+    JobLock,
+    MonApiTierPlan,
+    MonPlatformCustomer,
+    MonPolicyPlan,
+    MonSharedCustomer,
+    MonSubscription,
+    UsagePublishJob,
+    UsagePublishRecord,
+)
+from tollway.models.oauth import OAuthClient, OAuthToken
+from tollway.models.policy import PolicyPriceTier, SubscriptionPolicy
+from tollway.models.tenant import DEFAULT_TENANT, Tenant, User, UserRole
+from tollway.models.usage import UsageEvent, UsageRollup
+
+__all__ = [
+    "DEFAULT_TENANT",
+    "Api",
+    "ApiKey",
+    "ApiPolicy",
+    "Application",
+    "ApplicationKey",
+    "ConfigVersion",
+    "Invoice",
+    "InvoiceLineRow",
+    "JobLock",
+    "LedgerCustomer",
+    "LedgerPlan",
+    "LedgerSubscription",
+    "LedgerUsageRecord",
+    "MonApiTierPlan",
+    "MonPlatformCustomer",
+    "MonPolicyPlan",
+    "MonSharedCustomer",
+    "MonSubscription",
+    "OAuthClient",
+    "OAuthToken",
+    "PolicyPriceTier",
+    "Subscription",
+    "SubscriptionPolicy",
+    "Tenant",
+    "UsageEvent",
+    "UsageRollup",
+    "User",
+    "UserRole",
+]

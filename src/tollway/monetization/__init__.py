@@ -1,0 +1,1 @@
+"""Monetization: billing-engine interface and registry, pricing, usage publishing, invoices."""

@@ -1,0 +1,39 @@
+"""Everything a running instance shares: settings, database, keys, monetization hooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from tollway.config import Settings
+from tollway.db.session import make_engine, make_session_factory
+from tollway.monetization.hooks import MonetizationHooks, NoopHooks
+from tollway.security.secretbox import SecretBox, load_or_create_master_key
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    secrets: SecretBox
+    hooks: MonetizationHooks = field(default_factory=NoopHooks)
+    # Services started with the app (scheduler, metering sink …) register themselves here.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(
+            settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo
+        )
+        box = SecretBox(load_or_create_master_key(settings.server.data_dir))
+        return cls(
+            settings=settings, engine=engine, session_factory=make_session_factory(engine), secrets=box
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()

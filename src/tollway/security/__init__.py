@@ -1,0 +1,1 @@
+"""Hashing and encryption of secrets."""

@@ -1,0 +1,65 @@
+"""Shared fixtures: throwaway databases per backend, a migrated runtime, a live control plane."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete
+
+from tests.support.databases import selected_backends, throwaway_database
+from tests.support.servers import ServerThread
+from tollway.app import create_app
+from tollway.bootstrap import ensure_default_tenant
+from tollway.config import Settings, load_settings
+from tollway.db import migrate
+from tollway.db.base import Base
+from tollway.db.session import make_engine, transaction
+from tollway.runtime import Runtime
+
+BACKENDS = selected_backends()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated throwaway database per selected backend (tests using it run on each)."""
+    with throwaway_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return load_settings(
+        None,
+        environ={},
+        overrides={"server": {"data_dir": str(tmp_path / "data")}, "database": {"url": database_url}},
+    )
+
+
+def _wipe(runtime: Runtime) -> None:
+    with runtime.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(delete(table))
+
+
+@pytest.fixture
+def runtime(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """A runtime on an emptied database with the default tenant and admin (password 'admin')."""
+    monkeypatch.setenv("TOLLWAY_ADMIN_PASSWORD", "admin")
+    rt = Runtime.create(settings)
+    _wipe(rt)
+    with transaction(rt.session_factory) as session:
+        ensure_default_tenant(session, "127.0.0.1")
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def live_server(runtime: Runtime) -> Iterator[ServerThread]:
+    """The control plane over real HTTP on loopback."""
+    with ServerThread(create_app(runtime)) as server:
+        yield server
