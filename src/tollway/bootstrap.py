@@ -16,7 +16,7 @@ from tollway.security.hashing import hash_password, verify_password
 
 log = logging.getLogger(__name__)
 
-ADMIN_PASSWORD_ENV = "TOLLWAY_ADMIN_PASSWORD"
+ADMIN_PASSWORD_ENV = "TOLLWAY_ADMIN_PASSWORD"  # noqa: S105 - a variable name, not a secret
 DEFAULT_ADMIN_PASSWORD = "admin"  # noqa: S105 - allowed only on loopback, with a warning
 
 

@@ -59,7 +59,8 @@ async def serve_forever(settings: Settings) -> None:
     runtime = await asyncio.to_thread(prepare, settings)
     app = create_app(runtime)
     server = uvicorn.Server(uvicorn_config(app, settings, settings.server.port))
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(start(runtime)) for start in background_services(runtime)]
+    starters = background_services(runtime)
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(start(runtime)) for start in starters]
     log.info("control plane on http://%s:%d", settings.server.host, settings.server.port)
     try:
         await server.serve()

@@ -53,6 +53,8 @@ __all__ = [
     "SubscriptionPolicy",
     "Tenant",
     "UsageEvent",
+    "UsagePublishJob",
+    "UsagePublishRecord",
     "UsageRollup",
     "User",
     "UserRole",
