@@ -1,0 +1,85 @@
+"""Who is calling a REST API: resolved from the bearer token, checked for scopes.
+
+Endpoints declare ``principal: Principal = Depends(require_scopes("apim:api_view"))``.
+No token, or an expired/revoked one -> 401; a valid token without the scope -> 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from tollway.app import get_session
+from tollway.auth.tokens import find_active_token
+from tollway.errors import Forbidden, Unauthorized
+from tollway.models import DEFAULT_TENANT, Tenant, User
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    tenant_id: str
+    tenant_domain: str
+    user_id: str | None
+    username: str  # "name" in the default tenant, "name@domain" elsewhere
+    roles: frozenset[str]
+    scopes: frozenset[str]
+    client_pk: str
+    application_id: str | None
+
+    @property
+    def is_default_tenant(self) -> bool:
+        return self.tenant_domain == DEFAULT_TENANT
+
+
+def qualified_username(local_name: str, tenant_domain: str) -> str:
+    return local_name if tenant_domain == DEFAULT_TENANT else f"{local_name}@{tenant_domain}"
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def resolve_principal(session: Session, token: str) -> Principal | None:
+    row = find_active_token(session, token)
+    if row is None:
+        return None
+    tenant = session.get(Tenant, row.tenant_id)
+    if tenant is None or not tenant.active:
+        return None
+    user = session.get(User, row.user_id) if row.user_id else None
+    if row.user_id and (user is None or not user.active):
+        return None
+    return Principal(
+        tenant_id=tenant.id,
+        tenant_domain=tenant.domain,
+        user_id=user.id if user else None,
+        username=qualified_username(user.username, tenant.domain) if user else "",
+        roles=frozenset(user.role_names) if user else frozenset(),
+        scopes=frozenset(row.scopes.split()),
+        client_pk=row.client_pk,
+        application_id=row.application_id,
+    )
+
+
+def require_scopes(*needed: str) -> Callable[..., Principal]:
+    """A dependency that yields the caller, requiring any one of ``needed`` (all, if none given)."""
+
+    def dependency(request: Request, session: Session = Depends(get_session)) -> Principal:
+        token = bearer_token(request)
+        if token is None:
+            raise Unauthorized("missing bearer token in the Authorization header")
+        principal = resolve_principal(session, token)
+        if principal is None:
+            raise Unauthorized("the access token is invalid, expired or revoked")
+        if needed and not principal.scopes.intersection(needed):
+            raise Forbidden(f"the access token lacks the scope {' or '.join(needed)}")
+        return principal
+
+    return dependency
