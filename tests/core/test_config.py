@@ -54,7 +54,9 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         "TOLLWAY_GATEWAY__WORKERS": "3",
         "TOLLWAY_DATABASE__URL": "postgresql+psycopg://u:pw@db/tollway",
         "TOLLWAY_MONETIZATION__STRIPE__API_BASE": "http://127.0.0.1:12111",
-        "TOLLWAY_MONETIZATION__ADDITIONAL_ATTRIBUTES": '[{"name": "ConnectedAccountKey", "required": "false"}]',
+        "TOLLWAY_MONETIZATION__ADDITIONAL_ATTRIBUTES": (
+            '[{"name": "ConnectedAccountKey", "required": "false"}]'
+        ),
     }
     settings = load_settings(path, environ=env)
     assert settings.gateway.workers == 3
@@ -95,7 +97,9 @@ def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
 
 
 def test_masked_dump_hides_secrets() -> None:
-    settings = load_settings(None, environ={"TOLLWAY_DATABASE__URL": "postgresql+psycopg://u:s3cret@db/tollway"})
+    settings = load_settings(
+        None, environ={"TOLLWAY_DATABASE__URL": "postgresql+psycopg://u:s3cret@db/tollway"}
+    )
     dumped = masked_dump(settings)
     assert "s3cret" not in repr(dumped)
     assert dumped["database"]["url"] == "postgresql+psycopg://u:***@db/tollway"
@@ -111,6 +115,8 @@ def test_config_check_command_prints_one_line_on_error(tmp_path: Path) -> None:
 
 def test_config_check_command_prints_effective_config(tmp_path: Path) -> None:
     path = write(tmp_path, "[server]\nport = 9555\n")
-    result = CliRunner().invoke(main, ["config", "check", "--config", str(path)], env={"TOLLWAY_GATEWAY__WORKERS": "2"})
+    result = CliRunner().invoke(
+        main, ["config", "check", "--config", str(path)], env={"TOLLWAY_GATEWAY__WORKERS": "2"}
+    )
     assert result.exit_code == 0, result.output
     assert '"port": 9555' in result.output and '"workers": 2' in result.output
