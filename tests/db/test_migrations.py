@@ -25,7 +25,9 @@ def test_upgrade_compare_downgrade_upgrade(backend: str, tmp_path: Path) -> None
             with engine.connect() as conn:
                 tables = set(inspect(conn).get_table_names())
                 assert {t.name for t in Base.metadata.sorted_tables} <= tables
-                diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+                diff = compare_metadata(
+                    MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+                )
             assert diff == [], f"models and migrations disagree on {backend}: {diff}"
 
             migrate.downgrade(engine, "base")

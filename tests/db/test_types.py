@@ -12,7 +12,12 @@ from tollway.db.session import transaction
 from tollway.models import Invoice, MonSubscription, Tenant
 from tollway.runtime import Runtime
 
-AMOUNTS = [Decimal("0.0004"), Decimal("0.000000000001"), Decimal("12345678901234567890.123456789012"), Decimal(0)]
+AMOUNTS = [
+    Decimal("0.0004"),
+    Decimal("0.000000000001"),
+    Decimal("12345678901234567890.123456789012"),
+    Decimal(0),
+]
 
 
 @pytest.mark.parametrize("amount", AMOUNTS)
