@@ -1,0 +1,1 @@
+"""Tests that pin the behaviour of the fakes in tests/fakes against the official clients."""
