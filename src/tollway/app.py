@@ -67,4 +67,22 @@ def create_app(runtime: Runtime) -> FastAPI:
 
 def _domain_routers() -> list[APIRouter]:
     """Each domain package contributes its router(s); listed here so the app's surface is explicit."""
-    return []
+    from tollway.auth.endpoints import router as identity
+    from tollway.billing.stripe.endpoints import stripe_routers
+    from tollway.monetization.endpoints import monetization_routers
+    from tollway.portals import portal_routers
+    from tollway.rest.routers import rest_routers
+    from tollway.tenants.endpoints import router as tenants
+    from tollway.users.scim_endpoints import router as scim_users
+    from tollway.users.signup import router as sign_up
+
+    return [
+        *portal_routers(),
+        *rest_routers(),
+        *monetization_routers(),
+        *stripe_routers(),
+        identity,
+        scim_users,
+        sign_up,
+        tenants,
+    ]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tollway.auth.roles import ROLE_ADMIN
 from tollway.errors import ConfigError
 from tollway.models import DEFAULT_TENANT, Tenant, User, UserRole
+from tollway.policies.service import seed_default_policies
 from tollway.security.hashing import hash_password, verify_password
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def ensure_default_tenant(session: Session, host: str) -> Tenant:
         tenant = Tenant(domain=DEFAULT_TENANT, config={})
         session.add(tenant)
         session.flush()
+        seed_default_policies(session, tenant.id)
     admin = session.scalar(select(User).where(User.tenant_id == tenant.id, User.username == "admin"))
     if admin is None:
         admin = User(tenant_id=tenant.id, username="admin", password_hash=hash_password(admin_password(host)))

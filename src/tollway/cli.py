@@ -65,7 +65,58 @@ def serve(
     configure_logging()
     settings = settings_from(config_file, data_dir, host=host, port=port, gateway_port=gateway_port)
     try:
-        asyncio.run(serve_forever(settings))
+        _run(serve_forever(settings))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def _run(main: Any) -> None:
+    """Run a coroutine on uvloop (the gateway's hot path wants it), asyncio's loop without it."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
+@main.command()
+@click.option("--host", default=None, help="address to listen on (default 127.0.0.1)")
+@click.option("--port", type=int, default=None, help="gateway port (default 8280)")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="worker processes sharing the port")
+@_config_options
+def gateway(
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    config_file: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Run a gateway node alone, against the database the control plane uses."""
+    from tollway.db import migrate
+    from tollway.db.session import make_engine
+    from tollway.gateway.process import run_standalone
+    from tollway.logging_setup import configure_logging
+
+    configure_logging()
+    settings = settings_from(config_file, data_dir, host=host, gateway_port=port)
+    if workers is not None:
+        settings = settings.model_copy(
+            update={"gateway": settings.gateway.model_copy(update={"workers": workers})}
+        )
+    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    try:
+        if migrate.current_revision(engine) is None:
+            raise click.ClickException(
+                "the database has no Tollway schema yet: start `tollway serve` or run `tollway db upgrade`"
+            )
+    finally:
+        engine.dispose()
+    try:
+        _run(run_standalone(settings))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
@@ -106,6 +157,33 @@ def db_downgrade(revision: str, config_file: Path | None, data_dir: Path | None)
     click.echo(f"database at revision {migrate.current_revision(engine) or 'base'}")
 
 
+@main.command("publish-usage")
+@_config_options
+def publish_usage(config_file: Path | None, data_dir: Path | None) -> None:
+    """Publish billable usage to the billing engine now (exit 1 if a subscription failed)."""
+    from tollway.logging_setup import configure_logging
+    from tollway.monetization.commands import publish_usage_now, report
+
+    configure_logging()
+    result = publish_usage_now(settings_from(config_file, data_dir))
+    click.echo(report(result))
+    if result.failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="keep the demo's data here (default: a temporary folder, removed afterwards)",
+)
+def demo(data_dir: Path | None) -> None:
+    """Run the monetization manual end to end: plan, API, subscription, calls, invoice, revenue."""
+    from tollway.monetization.demo import run_demo
+
+    run_demo(data_dir)
+
+
 @main.group()
 def config() -> None:
     """Configuration."""
@@ -117,6 +195,49 @@ def config_check(config_file: Path | None, data_dir: Path | None) -> None:
     """Validate the configuration and print it, secrets masked."""
     settings = settings_from(config_file, data_dir)
     click.echo(json.dumps(masked_dump(settings), indent=2, sort_keys=True))
+
+
+@main.group()
+def tenant() -> None:
+    """Tenants."""
+
+
+@tenant.command("create")
+@click.option("--domain", required=True, help="the tenant's domain, e.g. example.com")
+@click.option("--admin-username", required=True, help="the tenant admin's name")
+@click.option(
+    "--admin-password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    envvar="TOLLWAY_TENANT_ADMIN_PASSWORD",
+    help="asked for when not given (or set TOLLWAY_TENANT_ADMIN_PASSWORD)",
+)
+@_config_options
+def tenant_create(
+    domain: str, admin_username: str, admin_password: str, config_file: Path | None, data_dir: Path | None
+) -> None:
+    """Create a tenant and its admin user."""
+    from tollway.db import migrate
+    from tollway.db.session import make_engine, make_session_factory, transaction
+    from tollway.errors import TollwayError
+    from tollway.tenants.service import create_tenant
+
+    settings = settings_from(config_file, data_dir)
+    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    try:
+        if migrate.current_revision(engine) is None:
+            raise click.ClickException(
+                "the database has no Tollway schema yet: start `tollway serve` or run `tollway db upgrade`"
+            )
+        with transaction(make_session_factory(engine)) as session:
+            view = create_tenant(session, domain, admin_username, admin_password)
+    except TollwayError as exc:
+        raise click.ClickException(exc.description or exc.message) from None
+    finally:
+        engine.dispose()
+    click.echo(f"created tenant {view.domain}; its admin signs in as {view.admin_username}@{view.domain}")
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m tollway`

@@ -46,8 +46,10 @@ class GatewaySettings(_Section):
     connect_timeout: float = Field(5.0, gt=0)
     # Backend status classes that make a call billable.
     billable_status_classes: list[Literal["1xx", "2xx", "3xx", "4xx", "5xx"]] = ["2xx", "3xx"]
-    snapshot_poll_interval: float = Field(0.25, gt=0, le=60)
+    snapshot_poll_interval: float = Field(0.1, gt=0, le=60)
     max_connections_per_backend: int = Field(100, ge=1)
+    # Subscriptions whose limit counters the worker processes share (56 bytes each).
+    limit_slots: int = Field(100_000, ge=64, le=100_000_000)
 
 
 class DatabaseSettings(_Section):

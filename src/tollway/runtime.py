@@ -31,9 +31,16 @@ class Runtime:
             settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo
         )
         box = SecretBox(load_or_create_master_key(settings.server.data_dir))
-        return cls(
+        runtime = cls(
             settings=settings, engine=engine, session_factory=make_session_factory(engine), secrets=box
         )
+        from tollway.monetization.setup import install_monetization
+
+        install_monetization(runtime)  # the configured billing engine, behind runtime.hooks
+        return runtime
 
     def close(self) -> None:
+        monetization = self.extras.get("monetization")
+        if monetization is not None:
+            monetization.close()
         self.engine.dispose()

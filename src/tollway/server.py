@@ -35,7 +35,10 @@ def prepare(settings: Settings) -> Runtime:
 
 
 def background_services(runtime: Runtime) -> list[ServiceStarter]:
-    return []
+    from tollway.gateway.process import start_gateway
+    from tollway.scheduler import run_scheduler
+
+    return [start_gateway, run_scheduler]
 
 
 def uvicorn_config(app: object, settings: Settings, port: int) -> uvicorn.Config:

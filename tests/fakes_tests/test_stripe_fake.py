@@ -696,6 +696,36 @@ def test_injected_rate_limit_surfaces_as_rate_limit_error(
     assert [r.status for r in fake.requests[-3:]] == [503, 503, 200]
 
 
+def test_an_applied_fault_does_the_work_and_loses_the_answer(
+    fake: StripeFake, client: stripe.StripeClient
+) -> None:
+    fake.fail_next(1, status=503, path_prefix="/v1/customers", method="POST", applied=True)
+    with pytest.raises(stripe.APIError):
+        client.v1.customers.create({"email": "lost@example.com"}, {"idempotency_key": "k1"})
+    (made,) = client.v1.customers.list().data  # Stripe made it; the client never heard
+    assert made.email == "lost@example.com"
+    again = client.v1.customers.create({"email": "lost@example.com"}, {"idempotency_key": "k1"})
+    assert again.id == made.id and fake.requests[-1].replayed  # the retry gets the stored answer
+
+
+def test_dunning_statuses_can_be_set_on_a_subscription(fake: StripeFake, client: stripe.StripeClient) -> None:
+    account = client.v1.accounts.retrieve_current().id
+    meter = _meter(client)
+    price = _metered_price(client, meter.id, unit_amount=1)
+    customer = client.v1.customers.create({})
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    fake.set_subscription_status(account, sub.id, "past_due")
+    assert client.v1.subscriptions.retrieve(sub.id).status == "past_due"
+    assert [s.id for s in client.v1.subscriptions.list({"status": "past_due"}).data] == [sub.id]
+    fake.set_subscription_status(account, sub.id, "active")
+    assert client.v1.subscriptions.retrieve(sub.id).status == "active"
+    with pytest.raises(ValueError, match="status"):
+        fake.set_subscription_status(account, sub.id, "incomplete")
+    client.v1.subscriptions.cancel(sub.id)
+    with pytest.raises(ValueError, match="canceled"):
+        fake.set_subscription_status(account, sub.id, "unpaid")
+
+
 def test_meter_event_session_tokens(fake: StripeFake, client: stripe.StripeClient) -> None:
     _meter(client)
     customer = client.v1.customers.create({})

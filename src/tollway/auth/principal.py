@@ -2,6 +2,9 @@
 
 Endpoints declare ``principal: Principal = Depends(require_scopes("apim:api_view"))``.
 No token, or an expired/revoked one -> 401; a valid token without the scope -> 403.
+
+A token's scopes are cut down to what the user's current roles allow, so taking a role away
+takes effect at once, not when the user's tokens expire.
 """
 
 from __future__ import annotations
@@ -13,9 +16,13 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from tollway.app import get_session
+from tollway.auth.roles import allowed_scopes
 from tollway.auth.tokens import find_active_token
 from tollway.errors import Forbidden, Unauthorized
 from tollway.models import DEFAULT_TENANT, Tenant, User
+
+# The scope a token gets when none of the requested ones is granted (WSO2's name).
+DEFAULT_SCOPE = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +63,38 @@ def resolve_principal(session: Session, token: str) -> Principal | None:
     user = session.get(User, row.user_id) if row.user_id else None
     if row.user_id and (user is None or not user.active):
         return None
+    scopes = frozenset(row.scopes.split())
+    if user is not None:
+        scopes &= user_scopes(user, tenant)
     return Principal(
         tenant_id=tenant.id,
         tenant_domain=tenant.domain,
         user_id=user.id if user else None,
         username=qualified_username(user.username, tenant.domain) if user else "",
         roles=frozenset(user.role_names) if user else frozenset(),
-        scopes=frozenset(row.scopes.split()),
+        scopes=scopes,
         client_pk=row.client_pk,
         application_id=row.application_id,
+    )
+
+
+def user_scopes(user: User, tenant: Tenant) -> frozenset[str]:
+    """Every scope the user's roles allow, plus ``default``."""
+    allowed = allowed_scopes(user.role_names, default_tenant=tenant.domain == DEFAULT_TENANT)
+    return allowed | {DEFAULT_SCOPE}
+
+
+def user_principal(user: User) -> Principal:
+    """The caller signed in with a password (HTTP Basic) rather than a token: all their scopes."""
+    return Principal(
+        tenant_id=user.tenant.id,
+        tenant_domain=user.tenant.domain,
+        user_id=user.id,
+        username=qualified_username(user.username, user.tenant.domain),
+        roles=frozenset(user.role_names),
+        scopes=user_scopes(user, user.tenant),
+        client_pk="",
+        application_id=None,
     )
 
 

@@ -12,11 +12,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from tollway.db.base import new_id, utcnow
-from tollway.models import OAuthClient, OAuthToken, User
+from tollway.db.changes import mark_gateway_config_changed
+from tollway.models import Application, OAuthClient, OAuthToken, User
 from tollway.security.hashing import hash_password, new_token, token_digest, verify_password
 
 
@@ -66,6 +67,13 @@ def create_client(
     session.add(client)
     session.flush()
     return client, secret
+
+
+def rotate_client_secret(client: OAuthClient) -> str:
+    """Give ``client`` a new secret (the old one stops working); returns it in plain, once."""
+    secret = secrets.token_urlsafe(24)
+    client.secret_hash = hash_password(secret)
+    return secret
 
 
 def authenticate_client(session: Session, client_id: str, client_secret: str) -> OAuthClient | None:
@@ -136,3 +144,32 @@ def find_active_token(session: Session, token: str, kind: str = "access") -> OAu
     if row is None or row.kind != kind or row.revoked_at is not None or row.expires_at <= utcnow():
         return None
     return row
+
+
+def revoke_tokens(session: Session, *where: ColumnElement[bool]) -> int:
+    """Revoke every live token matching ``where``; the gateway reloads its credentials if any was."""
+    result = session.execute(
+        update(OAuthToken)
+        .where(OAuthToken.revoked_at.is_(None), *where)
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    count = int(result.rowcount)  # type: ignore[attr-defined]
+    if count:
+        mark_gateway_config_changed(session)
+    return count
+
+
+def revoke_family(session: Session, family_id: str) -> int:
+    """A grant's refresh and access tokens (RFC 6749 10.4, RFC 7009 2.1)."""
+    return revoke_tokens(session, OAuthToken.family_id == family_id)
+
+
+def revoke_user_tokens(session: Session, user_id: str) -> int:
+    """The user's tokens and those bound to the user's applications."""
+    owned = select(Application.id).where(Application.owner_id == user_id)
+    return revoke_tokens(session, (OAuthToken.user_id == user_id) | OAuthToken.application_id.in_(owned))
+
+
+def revoke_tenant_tokens(session: Session, tenant_id: str) -> int:
+    return revoke_tokens(session, OAuthToken.tenant_id == tenant_id)

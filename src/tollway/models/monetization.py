@@ -11,12 +11,13 @@ AM_MONETIZATION_SUBSCRIPTIONS          -> mon_subscriptions
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tollway.db.base import Base, IdMixin, TimestampMixin
-from tollway.db.types import UTCDateTime
+from tollway.db.types import JSONText, UTCDateTime
 
 
 class MonApiTierPlan(IdMixin, TimestampMixin, Base):
@@ -87,12 +88,16 @@ class MonSubscription(IdMixin, TimestampMixin, Base):
     __table_args__ = (Index(None, "subscription_id"), Index(None, "api_id"))
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
-    subscription_id: Mapped[str | None] = mapped_column(
-        ForeignKey("subscriptions.id", ondelete="SET NULL"), nullable=True
-    )
+    # No foreign key: the Tollway subscription may be deleted while its last period is billed.
+    subscription_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     application_id: Mapped[str] = mapped_column(String(36), nullable=False)
     api_id: Mapped[str] = mapped_column(String(36), nullable=False)
     policy_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    # The API as the engine saw it at subscription time (provider, ConnectedAccountKey …): later
+    # engine calls about this subscription need it even after the API is edited or deleted.
+    api_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict, nullable=False)
+    # Frozen at subscription time like the price (day | week | month | year; WSO2's default month).
+    billing_cycle: Mapped[str] = mapped_column(String(8), default="month", nullable=False)
     engine: Mapped[str] = mapped_column(String(64), nullable=False)
     engine_subscription_id: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
     shared_customer_id: Mapped[str | None] = mapped_column(

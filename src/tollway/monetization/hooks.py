@@ -24,6 +24,10 @@ class MonetizationHooks(Protocol):
 
     def subscription_created(self, session: Session, subscription: Subscription) -> None: ...
 
+    def subscription_activated(self, session: Session, subscription: Subscription) -> None:
+        """A subscription held by an approval workflow (ON_HOLD) was approved."""
+        ...
+
     def subscription_deleting(self, session: Session, subscription: Subscription) -> None: ...
 
     def api_deleting(self, session: Session, api: Api) -> None: ...
@@ -42,6 +46,9 @@ class NoopHooks:
         return None
 
     def subscription_created(self, session: Session, subscription: Subscription) -> None:
+        return None
+
+    def subscription_activated(self, session: Session, subscription: Subscription) -> None:
         return None
 
     def subscription_deleting(self, session: Session, subscription: Subscription) -> None:

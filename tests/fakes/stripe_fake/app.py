@@ -71,6 +71,7 @@ class Fault:
     path_prefix: str | None
     method: str | None
     should_retry: bool | None
+    applied: bool = False  # carried out, then the answer is lost (a timeout or a reset connection)
 
 
 @dataclass
@@ -251,9 +252,28 @@ class StripeApi:
             route, path_args = self._match(method, path)
             raw = self._raw_params(route, query, headers, body)
             record["params"] = raw
-            fault = self._fault(method, path)
-            if fault is not None:
-                return fault
+            injected = self._fault(method, path)
+            if injected is None:
+                return self._carry_out(route, path_args, method, path, headers, raw, record, request_id)
+            fault, refusal = injected
+            if fault.applied:
+                self._carry_out(route, path_args, method, path, headers, raw, record, request_id)
+            return refusal
+        except StripeError as error:
+            return self._error(error)
+
+    def _carry_out(
+        self,
+        route: Route,
+        path_args: dict[str, str],
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        raw: dict[str, Any],
+        record: dict[str, Any],
+        request_id: str,
+    ) -> Response:
+        try:
             acct, api_key = self._authenticate(route, headers)
             record["api_key"] = api_key
             record["account"] = acct.id
@@ -324,7 +344,7 @@ class StripeApi:
             params.update(parse_form(text))
         return params
 
-    def _fault(self, method: str, path: str) -> Response | None:
+    def _fault(self, method: str, path: str) -> tuple[Fault, Response] | None:
         for fault in self.faults:
             if (fault.path_prefix is None or path.startswith(fault.path_prefix)) and (
                 fault.method is None or fault.method == method
@@ -352,7 +372,7 @@ class StripeApi:
                 response = self._error(error)
                 if fault.should_retry is not None:
                     response.headers["Stripe-Should-Retry"] = "true" if fault.should_retry else "false"
-                return response
+                return fault, response
         return None
 
     def _authenticate(self, route: Route, headers: Mapping[str, str]) -> tuple[AccountState, str]:

@@ -176,18 +176,35 @@ class StripeFake:
         *,
         method: str | None = None,
         should_retry: bool | None = None,
+        applied: bool = False,
     ) -> None:
         """Answer the next ``n`` matching requests with Stripe's error for ``status`` (429/500/503…).
 
         429 is Stripe's ``rate_limit`` error; 5xx an ``api_error``. ``should_retry`` sets the
-        ``Stripe-Should-Retry`` header the SDK's retry logic honours. Failed requests change nothing.
+        ``Stripe-Should-Retry`` header the SDK's retry logic honours. Failed requests change nothing,
+        unless ``applied``: then each is carried out first and only its answer is replaced (the
+        client cannot tell whether Stripe did the work, as after a timeout).
         """
         if n < 1:
             raise ValueError("n must be at least 1")
         with self._api.lock:
             self._api.faults.append(
-                Fault(n, status, path_prefix, method.upper() if method else None, should_retry)
+                Fault(n, status, path_prefix, method.upper() if method else None, should_retry, applied)
             )
+
+    def set_subscription_status(self, account: str, subscription_id: str, status: str) -> None:
+        """Put a subscription in ``status``, as Stripe's dunning does when payments fail.
+
+        The fake's payments always succeed, so ``past_due`` and ``unpaid`` come only from here;
+        ``active`` ends the delinquency again.
+        """
+        if status not in ("active", "past_due", "unpaid"):
+            raise ValueError("status must be active, past_due or unpaid")
+        with self._api.lock:
+            subscription = self._api.accounts[account].subscriptions[subscription_id]
+            if subscription["status"] == "canceled":
+                raise ValueError(f"subscription {subscription_id} is canceled")
+            subscription["status"] = status
 
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -373,8 +373,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ledger_usage_records", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_ledger_usage_records_subscription_id_usage_time"),
-            ["subscription_id", "usage_time"],
+            batch_op.f("ix_ledger_usage_records_subscription_id_usage_time_quantity"),
+            ["subscription_id", "usage_time", "quantity"],
             unique=False,
         )
 
@@ -521,6 +521,8 @@ def upgrade() -> None:
         sa.Column("application_id", sa.String(length=36), nullable=False),
         sa.Column("api_id", sa.String(length=36), nullable=False),
         sa.Column("policy_id", sa.String(length=36), nullable=False),
+        sa.Column("api_snapshot", tollway.db.types.JSONText(), nullable=False),
+        sa.Column("billing_cycle", sa.String(length=8), nullable=False),
         sa.Column("engine", sa.String(length=64), nullable=False),
         sa.Column("engine_subscription_id", sa.String(length=255), nullable=False),
         sa.Column("shared_customer_id", sa.String(length=36), nullable=True),
@@ -535,12 +537,6 @@ def upgrade() -> None:
             ["shared_customer_id"],
             ["mon_shared_customers.id"],
             name=op.f("fk_mon_subscriptions_shared_customer_id"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["subscription_id"],
-            ["subscriptions.id"],
-            name=op.f("fk_mon_subscriptions_subscription_id"),
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,1 @@
+"""APIs: the publisher's CRUD and lifecycle, and the developer portal's catalog."""

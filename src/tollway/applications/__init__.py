@@ -1,0 +1,1 @@
+"""Developer-portal applications, their OAuth2 key pairs and API keys."""

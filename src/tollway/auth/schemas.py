@@ -1,0 +1,43 @@
+"""Bodies of the identity endpoints (WSO2 3.x field names)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RegistrationRequest(BaseModel):
+    """Dynamic client registration, as in the manual's payload.json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    callbackUrl: str | None = Field(None, max_length=1024)
+    clientName: str = Field(min_length=1, max_length=190)
+    owner: str | None = Field(None, description="the caller by default; an admin may name another user")
+    grantType: str = Field("password refresh_token", description="space-separated grant types")
+    saasApp: bool = False
+
+
+class RegistrationResponse(BaseModel):
+    clientId: str
+    clientName: str
+    callBackURL: str | None
+    clientSecret: str
+    isSaasApplication: bool = Field(description="always false: a client serves its own tenant's users")
+    appOwner: str
+    jsonString: str
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str | None = None
+    scope: str
+    token_type: str = "Bearer"  # noqa: S105 - the token type, not a secret
+    expires_in: int
+
+
+class OAuthErrorBody(BaseModel):
+    error: str = Field(
+        description="invalid_request, invalid_client, invalid_grant, unauthorized_client, "
+        "unsupported_grant_type or invalid_scope"
+    )
+    error_description: str

@@ -1,0 +1,1 @@
+"""The built-in ledger engine: plans, customers, subscriptions and usage in Tollway's database."""

@@ -1,0 +1,1 @@
+"""The data plane: authenticate, enforce plans, proxy and meter every call."""

@@ -1,0 +1,117 @@
+"""Business-plan limits: the quota per window and the burst rate, per subscription.
+
+Fixed windows aligned to the epoch in UTC (a per-minute window starts at :00 seconds, a per-day
+window at midnight UTC) and to calendar months for month/year units, so every gateway process
+and node agrees on where a window starts and ``Retry-After`` is the time left in it. A lone
+gateway process keeps its counters in its own memory (this module); the worker processes of one
+gateway share theirs (:mod:`tollway.gateway.shared_limits`). Separate nodes count apart: each
+enforces the full limit on its own share of the traffic.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from tollway.gateway.snapshot import Plan, Window
+
+UNIT_SECONDS = {
+    "sec": 1,
+    "second": 1,
+    "seconds": 1,
+    "s": 1,
+    "min": 60,
+    "minute": 60,
+    "minutes": 60,
+    "m": 60,
+    "hour": 3600,
+    "hours": 3600,
+    "h": 3600,
+    "day": 86400,
+    "days": 86400,
+    "d": 86400,
+    "week": 604800,
+    "weeks": 604800,
+    "w": 604800,
+}
+UNIT_MONTHS = {"month": 1, "months": 1, "mo": 1, "year": 12, "years": 12, "y": 12}
+BYTE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+
+def window_of(unit: str | None, count: int) -> Window | None:
+    """The window for ``count`` times ``unit``; None for a unit Tollway does not know."""
+    name = (unit or "").strip().lower()
+    count = max(1, count)
+    if name in UNIT_SECONDS:
+        return Window(seconds=float(UNIT_SECONDS[name] * count))
+    if name in UNIT_MONTHS:
+        return Window(months=UNIT_MONTHS[name] * count)
+    return None
+
+
+def window_end(window: Window, now: float) -> float:
+    """When the window containing ``now`` ends (epoch seconds)."""
+    if not window.months:
+        return (now // window.seconds + 1) * window.seconds
+    moment = datetime.fromtimestamp(now, UTC)
+    index = (moment.year - 1970) * 12 + moment.month - 1
+    following = (index // window.months + 1) * window.months
+    return datetime(1970 + following // 12, following % 12 + 1, 1, tzinfo=UTC).timestamp()
+
+
+class Counter:
+    """One subscription's counters."""
+
+    __slots__ = ("burst_end", "burst_used", "bytes_used", "quota_end", "quota_used")
+
+    def __init__(self) -> None:
+        self.quota_end = 0.0
+        self.quota_used = 0
+        self.bytes_used = 0
+        self.burst_end = 0.0
+        self.burst_used = 0
+
+
+def retry_after(seconds: float) -> int:
+    """Whole seconds a client should wait (never 0: it would invite an immediate retry)."""
+    return max(1, math.ceil(seconds - 1e-9))
+
+
+class Limiter:
+    def __init__(self) -> None:
+        self.counters: dict[str, Counter] = {}
+        # Whether the last refusal was the quota (else the burst rate).
+        self.quota_refused = False
+
+    def admit(self, subscription_id: str, plan: Plan, now: float) -> float:
+        """Count one call; 0.0 when it may pass, else the seconds until it would."""
+        counter = self.counters.get(subscription_id)
+        if counter is None:
+            counter = self.counters[subscription_id] = Counter()
+        if plan.quota or plan.quota_bytes:
+            if now >= counter.quota_end:
+                counter.quota_end = window_end(plan.quota_window, now)
+                counter.quota_used = 0
+                counter.bytes_used = 0
+            if plan.stop_on_quota and (
+                (plan.quota and counter.quota_used >= plan.quota)
+                or (plan.quota_bytes and counter.bytes_used >= plan.quota_bytes)
+            ):
+                self.quota_refused = True
+                return counter.quota_end - now
+        if plan.burst:
+            if now >= counter.burst_end:
+                counter.burst_end = (now // plan.burst_seconds + 1) * plan.burst_seconds
+                counter.burst_used = 0
+            if counter.burst_used >= plan.burst:
+                self.quota_refused = False
+                return counter.burst_end - now
+            counter.burst_used += 1
+        counter.quota_used += 1
+        return 0.0
+
+    def add_bytes(self, subscription_id: str, amount: int) -> None:
+        """Bandwidth used by an answered call (checked against BandwidthLimit plans)."""
+        counter = self.counters.get(subscription_id)
+        if counter is not None:
+            counter.bytes_used += amount

@@ -1,0 +1,68 @@
+"""Answers the gateway makes itself: ``{"code","message","description"}`` JSON, pre-rendered."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+
+def render(status: int, description: str, *, close: bool = False, extra: bytes = b"") -> bytes:
+    phrase = HTTPStatus(status).phrase
+    body = json.dumps({"code": status, "message": phrase, "description": description}).encode()
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    ).encode()
+    if status == 401:
+        head += b'WWW-Authenticate: Bearer realm="tollway"\r\n'
+    if close:
+        head += b"Connection: close\r\n"
+    return head + extra + b"\r\n" + body
+
+
+class Answer:
+    """A gateway answer, rendered once for keep-alive and once for closing connections."""
+
+    __slots__ = ("close", "keep", "status")
+
+    def __init__(self, status: int, description: str, extra: bytes = b"") -> None:
+        self.status = status
+        self.keep = render(status, description, extra=extra)
+        self.close = render(status, description, close=True, extra=extra)
+
+
+MISSING_CREDENTIALS = Answer(
+    401, "Missing credentials: send 'Authorization: Bearer <access token>' or an 'apikey' header"
+)
+INVALID_CREDENTIALS = Answer(401, "Invalid credentials: the token or API key is unknown or revoked")
+EXPIRED_CREDENTIALS = Answer(401, "Expired credentials: the token or API key has expired")
+NOT_SUBSCRIBED = Answer(403, "The application is not subscribed to this API")
+NO_SUCH_API = Answer(404, "No published API matches this path")
+NO_BACKEND = Answer(502, "The API has no production endpoint configured")
+BACKEND_UNREACHABLE = Answer(502, "The backend could not be reached")
+BACKEND_FAILED = Answer(502, "The backend closed the connection without a complete answer")
+BACKEND_TIMEOUT = Answer(504, "The backend did not answer in time")
+BAD_REQUEST = Answer(400, "Malformed HTTP request")
+NOT_IMPLEMENTED = Answer(501, "Protocol upgrades are not supported by the gateway")
+METERING_FULL = Answer(503, "Usage metering is backlogged; try again shortly")
+CREDENTIALS_BACKLOG = Answer(503, "Too many unknown credentials to verify; try again shortly")
+
+_BLOCKED = {
+    "BLOCKED": "The subscription is blocked",
+    "PROD_ONLY_BLOCKED": "The subscription is blocked for production keys",
+    "ON_HOLD": "The subscription is awaiting approval",
+    "REJECTED": "The subscription was rejected",
+    "TIER_UPDATE_PENDING": "The subscription's plan change is awaiting approval",
+    "DELETE_PENDING": "The subscription is being removed",
+}
+BLOCKED = {state: Answer(403, text) for state, text in _BLOCKED.items()}
+
+
+def blocked(state: str) -> Answer:
+    return BLOCKED.get(state) or Answer(403, f"The subscription is {state}")
+
+
+def too_many(seconds: int, quota: bool) -> Answer:
+    what = "quota" if quota else "rate limit"
+    return Answer(
+        429, f"The plan's {what} is reached; retry after {seconds} s", f"Retry-After: {seconds}\r\n".encode()
+    )

@@ -1,0 +1,162 @@
+"""Running one gateway process: recover, load, listen, serve, and stop without losing an event."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import socket
+import ssl
+import sys
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from tollway.config import Settings
+from tollway.errors import ConfigError
+from tollway.gateway import snapshot_loader
+from tollway.gateway.core import Gateway
+from tollway.gateway.limits import Limiter
+from tollway.gateway.proxy import ClientConnection
+from tollway.gateway.shared_limits import SharedCounterTable, SharedLimiter
+from tollway.metering.database import DatabaseSink
+from tollway.metering.events import UsageSink
+from tollway.metering.recorder import UsageRecorder
+from tollway.metering.spool import Spool, recover
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish at shutdown
+SWITCH_INTERVAL = 0.0005
+
+
+def make_sink(settings: Settings, engine: Engine) -> UsageSink:
+    if settings.metering.sink == "database":
+        return DatabaseSink(engine)
+    raise ConfigError(f"[metering] sink: unknown sink {settings.metering.sink!r} (available: database)")
+
+
+def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:  # several worker processes accept on the same port; the kernel balances
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(4096)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def server_tls(settings: Settings) -> ssl.SSLContext | None:
+    cert, key = settings.server.tls_cert, settings.server.tls_key
+    if not (cert and key):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+async def run_gateway(
+    settings: Settings,
+    engine: Engine,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    reuse_port: bool = False,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[Gateway, int], None] | None = None,
+    shared_limits: SharedCounterTable | None = None,
+) -> None:
+    """Serve until ``stop`` is set or the task is cancelled; then drain and flush every event.
+
+    ``shared_limits``: the limit counters of the worker processes of one gateway; without it this
+    process counts alone (the fastest: no lock).
+    """
+    # The metering thread holds the GIL while it builds a batch; Python's default 5 ms switch
+    # interval would then stall the event loop (and every request's latency) for up to 5 ms.
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
+    host = host or settings.server.host
+    port = settings.server.gateway_port if port is None else port
+    gw_settings, metering = settings.gateway, settings.metering
+    sink = make_sink(settings, engine)
+    spool_dir = settings.server.data_dir / "spool"
+    recovered = await asyncio.to_thread(recover, spool_dir, sink, metering.batch_size)
+    if recovered:
+        log.warning("stored %d usage events left by a gateway that stopped abruptly", recovered)
+    load = functools.partial(snapshot_loader.load_snapshot, engine, gw_settings.backend_timeout)
+    snapshot = await asyncio.to_thread(load)
+    spool = Spool(spool_dir)
+    spool.open()
+    recorder = UsageRecorder(
+        sink,
+        batch_size=metering.batch_size,
+        flush_interval=metering.flush_interval,
+        buffer_limit=metering.buffer_limit,
+        spool=spool,
+    )
+    tls = server_tls(settings)
+    gateway = Gateway(
+        snapshot=snapshot,
+        recorder=recorder,
+        load_snapshot=load,
+        current_version=functools.partial(snapshot_loader.current_version, engine),
+        load_credentials=functools.partial(snapshot_loader.load_credentials, engine),
+        billable_classes=list(gw_settings.billable_status_classes),
+        max_connections_per_backend=gw_settings.max_connections_per_backend,
+        connect_timeout=gw_settings.connect_timeout,
+        poll_interval=gw_settings.snapshot_poll_interval,
+        tls=tls is not None,
+        limiter=SharedLimiter(shared_limits) if shared_limits is not None else Limiter(),
+    )
+    loop = asyncio.get_running_loop()
+    sock = bind_socket(host, port, reuse_port=reuse_port)
+    server = await loop.create_server(lambda: ClientConnection(gateway), sock=sock, ssl=tls)
+    tasks = [
+        asyncio.create_task(recorder.run()),
+        asyncio.create_task(gateway.refresh_forever()),
+        asyncio.create_task(gateway.resolve_credentials_forever()),
+        asyncio.create_task(gateway.sweep_forever()),
+    ]
+    bound = sock.getsockname()[1]
+    log.info("gateway on %s://%s:%d", "https" if tls else "http", host, bound)
+    if on_ready is not None:
+        on_ready(gateway, bound)
+    cancelled = False
+    try:
+        await (stop.wait() if stop is not None else asyncio.Future())
+    except asyncio.CancelledError:
+        cancelled = True
+    finally:
+        await _shutdown(server, gateway, recorder, tasks)
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def _shutdown(
+    server: asyncio.Server, gateway: Gateway, recorder: UsageRecorder, tasks: list[asyncio.Task[None]]
+) -> None:
+    server.close()
+    give_up = asyncio.get_running_loop().time() + SHUTDOWN_GRACE
+    while asyncio.get_running_loop().time() < give_up:
+        busy = [c for c in gateway.connections if c.current is not None or c.parsing is not None]
+        if not busy:
+            break
+        await asyncio.sleep(0.02)
+    for conn in list(gateway.connections):
+        conn.transport.close()
+    await asyncio.sleep(0.05)  # let connection_lost callbacks record abandoned exchanges
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(*tasks, return_exceptions=True)
+    stored_all = await recorder.close()
+    gateway.close_pools()
+    log.info("gateway stopped; usage events %s", "all stored" if stored_all else "kept in the spool")

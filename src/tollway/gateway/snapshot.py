@@ -1,0 +1,131 @@
+"""What the gateway enforces, as plain objects: built off the event loop, read per request.
+
+A snapshot is immutable once published; a reload builds a new one and swaps the reference, so a
+request sees one consistent version from start to end. Everything is keyed for dictionary
+look-ups: route prefix -> API, credential digest -> application -> subscription (by API id) ->
+plan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+INFINITY = math.inf
+# Subscription states that let production traffic through.
+ACTIVE = "UNBLOCKED"
+
+
+@dataclass(slots=True)
+class Backend:
+    host: str
+    port: int
+    tls: bool
+    # Path of the endpoint URL without its trailing slash ("" for the root) and as given.
+    base_path: bytes
+    raw_path: bytes
+    host_header: bytes
+
+    @property
+    def key(self) -> tuple[str, int, bool]:
+        return (self.host, self.port, self.tls)
+
+
+@dataclass(slots=True)
+class ApiRoute:
+    id: str
+    tenant_id: str
+    name: str
+    # "/t/{tenant}" (none for the default tenant) + context + "/" + version, as bytes.
+    prefix: bytes
+    production: Backend | None
+    sandbox: Backend | None
+    timeout: float
+
+
+@dataclass(slots=True)
+class Window:
+    """A fixed window aligned to the epoch (seconds) or to calendar months (months)."""
+
+    seconds: float = 0.0
+    months: int = 0
+
+
+@dataclass(slots=True)
+class Plan:
+    id: str
+    name: str
+    # Quota per window: requests (RequestCountLimit) or bytes (BandwidthLimit); 0 = none.
+    quota: int
+    quota_bytes: int
+    quota_window: Window
+    stop_on_quota: bool
+    # Burst ("rateLimitCount" per "rateLimitTimeUnit"); 0 = none.
+    burst: int
+    burst_seconds: float
+    billing_plan: str
+
+
+@dataclass(slots=True)
+class Subscription:
+    id: str
+    status: str
+    api_id: str
+    application_id: str
+    tenant_id: str
+    plan: Plan
+
+
+@dataclass(slots=True)
+class Application:
+    id: str
+    tenant_id: str
+    # API id -> subscription.
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Credential:
+    """An access token or API key, known by the SHA-256 hex digest of its value."""
+
+    application_id: str
+    expires_at: float  # epoch seconds; INFINITY when it never expires
+    sandbox: bool
+
+
+@dataclass(slots=True)
+class Snapshot:
+    version: int
+    routes: dict[bytes, ApiRoute] = field(default_factory=dict)
+    # Most path segments any route prefix has: the router tries no longer prefixes.
+    max_segments: int = 2
+    tenants: dict[str, str] = field(default_factory=dict)  # domain -> id
+    default_tenant_id: str = ""
+    applications: dict[str, Application] = field(default_factory=dict)
+    api_keys: dict[str, Credential] = field(default_factory=dict)
+    plans: dict[str, Plan] = field(default_factory=dict)
+
+    def route(self, path: bytes) -> ApiRoute | None:
+        """The API whose prefix is the longest whole-segment prefix of ``path``."""
+        routes = self.routes
+        # Offsets of the "/" that end each segment, then the end of the path.
+        ends: list[int] = []
+        at = path.find(b"/", 1)
+        while at != -1 and len(ends) < self.max_segments:
+            ends.append(at)
+            at = path.find(b"/", at + 1)
+        if len(ends) < self.max_segments:
+            ends.append(len(path))
+        for end in reversed(ends):
+            found = routes.get(path[:end])
+            if found is not None:
+                return found
+        return None
+
+    def tenant_of_path(self, path: bytes) -> str:
+        """The tenant id a path names (for events of requests that match no API)."""
+        if path.startswith(b"/t/"):
+            end = path.find(b"/", 3)
+            domain = path[3 : end if end != -1 else len(path)].decode("utf-8", "replace")
+            return self.tenants.get(domain, "")
+        return self.default_tenant_id

@@ -1,0 +1,1 @@
+"""Business plans: subscription throttling policies, with their optional monetization."""

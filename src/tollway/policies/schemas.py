@@ -1,0 +1,177 @@
+"""Admin API bodies for subscription policies (WSO2 3.x ``SubscriptionThrottlePolicy``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from tollway.rest.schemas import MAX_BIG, MAX_INT, Choice, MultiLine, RequestBody, ResponseBody, SingleLine
+
+TIME_UNITS = ("sec", "min", "hour", "day", "week", "month", "year")
+_TIME_ALIASES = {
+    "second": "sec",
+    "seconds": "sec",
+    "minute": "min",
+    "minutes": "min",
+    "hours": "hour",
+    "days": "day",
+    "weeks": "week",
+    "months": "month",
+    "years": "year",
+}
+BURST_UNITS = ("sec", "min", "hour", "day")
+DATA_UNITS = ("B", "KB", "MB", "GB", "TB")
+LIMIT_TYPES = ("RequestCountLimit", "BandwidthLimit")
+BILLING_PLANS = ("FREE", "COMMERCIAL")
+MONETIZATION_PLANS = ("FixedRate", "DynamicRate")
+BILLING_CYCLES = ("day", "week", "month", "year")
+TIER_MODES = ("graduated", "volume")
+POLICY_TYPE = "SubscriptionThrottlePolicy"
+
+TimeUnit = Annotated[str, Choice(*TIME_UNITS, aliases=_TIME_ALIASES)]
+BurstUnit = Annotated[str, Choice(*BURST_UNITS, aliases=_TIME_ALIASES)]
+PolicyName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120, pattern=r"^[A-Za-z0-9._\- ]+$"),
+    SingleLine,
+]
+Label = Annotated[str, StringConstraints(max_length=255), SingleLine]
+Description = Annotated[str, StringConstraints(max_length=4000), MultiLine]
+# Prices are decimal strings; their value is checked by tollway.monetization.pricing.parse_price.
+PriceText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), SingleLine]
+Count = Annotated[int, Field(ge=0, le=MAX_BIG)]
+UnitTime = Annotated[int, Field(ge=1, le=MAX_INT)]
+
+
+class RequestCountLimit(RequestBody):
+    timeUnit: TimeUnit
+    unitTime: UnitTime = 1
+    requestCount: Count
+
+
+class BandwidthLimit(RequestBody):
+    timeUnit: TimeUnit
+    unitTime: UnitTime = 1
+    dataAmount: Count
+    dataUnit: Annotated[str, Choice(*DATA_UNITS)]
+
+
+class DefaultLimit(RequestBody):
+    type: Annotated[str, Choice(*LIMIT_TYPES)]
+    requestCount: RequestCountLimit | None = None
+    bandwidth: BandwidthLimit | None = None
+
+
+class MonetizationProperties(RequestBody):
+    fixedPrice: PriceText | None = None
+    pricePerRequest: PriceText | None = None
+    currencyType: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=16), SingleLine] | None
+    ) = None
+    billingCycle: Annotated[str, Choice(*BILLING_CYCLES)] | None = None
+    # Tollway extension: free units per billing cycle. WSO2 properties are strings, so "1000" is
+    # accepted as well as 1000.
+    includedRequests: Count | Annotated[str, StringConstraints(pattern=r"^\d{1,15}$")] | None = None
+
+
+class PriceTierIn(RequestBody):
+    upTo: Annotated[int, Field(ge=1, le=MAX_BIG)] | None = None
+    unitPrice: PriceText
+
+
+class Monetization(RequestBody):
+    monetizationPlan: Annotated[str, Choice(*MONETIZATION_PLANS)] | None = None
+    properties: MonetizationProperties = MonetizationProperties()
+    # Tollway extension: tiered per-request prices (DynamicRate).
+    tiers: Annotated[list[PriceTierIn], Field(max_length=50)] | None = None
+    tierMode: Annotated[str, Choice(*TIER_MODES)] | None = None
+
+
+class CustomAttribute(RequestBody):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255), SingleLine]
+    value: Annotated[str, StringConstraints(max_length=1024), SingleLine]
+
+
+class PolicyIn(RequestBody):
+    """A business plan as sent by a client. ``policyId``, ``type`` and ``isDeployed`` are read-only
+    (accepted so that a GET body can be sent back with PUT)."""
+
+    policyId: Annotated[str, StringConstraints(max_length=64), SingleLine] | None = None
+    type: Annotated[str, Choice(POLICY_TYPE)] | None = None
+    isDeployed: bool | None = None
+    policyName: PolicyName
+    displayName: Label | None = None
+    description: Description | None = None
+    defaultLimit: DefaultLimit
+    rateLimitCount: Annotated[int, Field(ge=0, le=MAX_INT)] = 0
+    rateLimitTimeUnit: BurstUnit | None = None
+    stopOnQuotaReach: bool = True
+    billingPlan: Annotated[str, Choice(*BILLING_PLANS)] = "FREE"
+    monetization: Monetization | None = None
+    customAttributes: Annotated[list[CustomAttribute], Field(max_length=50)] = []
+
+
+class RequestCountLimitOut(ResponseBody):
+    timeUnit: str
+    unitTime: int
+    requestCount: int
+
+
+class BandwidthLimitOut(ResponseBody):
+    timeUnit: str
+    unitTime: int
+    dataAmount: int
+    dataUnit: str
+
+
+class DefaultLimitOut(ResponseBody):
+    type: str
+    requestCount: RequestCountLimitOut | None
+    bandwidth: BandwidthLimitOut | None
+
+
+class MonetizationPropertiesOut(ResponseBody):
+    fixedPrice: str | None
+    pricePerRequest: str | None
+    currencyType: str | None
+    billingCycle: str | None
+    includedRequests: int
+
+
+class PriceTierOut(ResponseBody):
+    upTo: int | None
+    unitPrice: str
+
+
+class MonetizationOut(ResponseBody):
+    monetizationPlan: str
+    properties: MonetizationPropertiesOut
+    tiers: list[PriceTierOut] | None
+    tierMode: str | None
+
+
+class CustomAttributeOut(ResponseBody):
+    name: str
+    value: str
+
+
+class PolicyOut(ResponseBody):
+    policyId: str
+    type: str = POLICY_TYPE
+    isDeployed: bool = True
+    policyName: str
+    displayName: str | None
+    description: str | None
+    defaultLimit: DefaultLimitOut
+    rateLimitCount: int
+    rateLimitTimeUnit: str | None
+    stopOnQuotaReach: bool
+    billingPlan: str
+    monetization: MonetizationOut | None
+    customAttributes: list[CustomAttributeOut]
+
+
+class PolicyList(ResponseBody):
+    count: int
+    list: list[PolicyOut]

@@ -1,0 +1,332 @@
+"""The admin portal: business plans, tenant monetization settings, usage publishing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+
+from tollway.errors import BadRequest, TollwayError
+from tollway.portals import services
+from tollway.portals.forms import FormReader, humanize, strip_none
+from tollway.portals.web import AdminUser, Form, PortalContext, PortalRoute, add_not_found_page, error_message
+
+router = APIRouter(prefix="/admin", route_class=PortalRoute, include_in_schema=False)
+
+TIME_UNITS = [
+    ("sec", "Second"),
+    ("min", "Minute"),
+    ("hour", "Hour"),
+    ("day", "Day"),
+    ("week", "Week"),
+    ("month", "Month"),
+    ("year", "Year"),
+]
+BLANK_TIER_ROWS = 2
+PLAN_LABELS = {
+    "policyName": "Name",
+    "displayName": "Display name",
+    "description": "Description",
+    "defaultLimit.requestCount.requestCount": "Request count",
+    "defaultLimit.requestCount.timeUnit": "Time unit",
+    "defaultLimit.bandwidth.dataAmount": "Data bandwidth",
+    "defaultLimit.bandwidth.dataUnit": "Data unit",
+    "rateLimitCount": "Burst control",
+    "rateLimitTimeUnit": "Burst control per",
+    "unitTime": "Unit time",
+    "billingPlan": "Billing plan",
+    "monetization.monetizationPlan": "Monetization plan",
+    "fixedPrice": "Fixed price",
+    "pricePerRequest": "Price per request",
+    "currencyType": "Currency",
+    "billingCycle": "Billing cycle",
+    "includedRequests": "Included requests",
+    "monetization.tierMode": "Tier mode",
+    "tierMode": "Tier mode",
+    "tiers": "Tiers",
+    "upTo": "Tier 'up to'",
+    "unitPrice": "Tier unit price",
+    "monetization": "Monetization",
+}
+
+
+@router.get("/")
+@router.get("")
+def home(ctx: PortalContext = AdminUser) -> Response:
+    return RedirectResponse("/admin/plans", status_code=303)
+
+
+# ---------------------------------------------------------------------------------------------
+# Business plans
+
+
+@router.get("/plans")
+def plans(ctx: PortalContext = AdminUser) -> Response:
+    with ctx.unit_of_work() as db:
+        listed = services.list_plans(db, ctx.principal)
+    return ctx.render("admin/plans.html", title="Business plans", plans=listed)
+
+
+@router.get("/plans/new")
+def new_plan(ctx: PortalContext = AdminUser) -> Response:
+    return _plan_form(ctx, values=_with_blank_tiers({}), editing=False)
+
+
+@router.post("/plans/new")
+def create_plan(ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    try:
+        body = plan_body(FormReader(form))
+        with ctx.unit_of_work() as db:
+            created = services.create_plan(db, ctx.runtime, ctx.principal, body)
+    except TollwayError as exc:
+        return _plan_form(
+            ctx, _form_values(form), editing=False, error=humanize(error_message(exc), PLAN_LABELS)
+        )
+    return ctx.redirect("/admin/plans", flash=f"Business plan {created['policyName']} was created.")
+
+
+@router.get("/plans/{policy_id}")
+def edit_plan(policy_id: str, ctx: PortalContext = AdminUser) -> Response:
+    with ctx.unit_of_work() as db:
+        plan = services.get_plan(db, ctx.principal, policy_id)
+    return _plan_form(ctx, _with_blank_tiers(plan_values(plan)), editing=True, policy_id=policy_id)
+
+
+@router.post("/plans/{policy_id}")
+def update_plan(policy_id: str, ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    try:
+        body = plan_body(FormReader(form))
+        with ctx.unit_of_work() as db:
+            updated = services.update_plan(db, ctx.runtime, ctx.principal, policy_id, body)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        values = _form_values(form)
+        error = humanize(error_message(exc), PLAN_LABELS)
+        return _plan_form(ctx, values, editing=True, policy_id=policy_id, error=error)
+    return ctx.redirect("/admin/plans", flash=f"Business plan {updated['policyName']} was updated.")
+
+
+@router.post("/plans/{policy_id}/delete")
+def delete_plan(policy_id: str, ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    try:
+        with ctx.unit_of_work() as db:
+            plan = services.get_plan(db, ctx.principal, policy_id)
+            services.delete_plan(db, ctx.runtime, ctx.principal, policy_id)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        return ctx.redirect("/admin/plans", flash=f"The business plan was not deleted: {error_message(exc)}")
+    return ctx.redirect("/admin/plans", flash=f"Business plan {plan['policyName']} was deleted.")
+
+
+def _plan_form(
+    ctx: PortalContext,
+    values: dict[str, Any],
+    *,
+    editing: bool,
+    policy_id: str = "",
+    error: str | None = None,
+) -> Response:
+    title = f"Edit business plan {values.get('policyName', '')}" if editing else "Add business plan"
+    action = f"/admin/plans/{policy_id}" if editing else "/admin/plans/new"
+    return ctx.render(
+        "admin/plan_form.html",
+        status_code=400 if error else 200,
+        title=title,
+        v=values,
+        editing=editing,
+        action=action,
+        time_units=TIME_UNITS,
+        error=error,
+    )
+
+
+def plan_body(f: FormReader) -> dict[str, Any]:
+    """The admin REST API's subscription-policy body from the plan form."""
+    time_unit, unit_time = f.text("timeUnit") or "min", f.whole("unitTime", "Unit time", 1)
+    if f.text("limitType") == "BandwidthLimit":
+        limit: dict[str, Any] = {
+            "type": "BandwidthLimit",
+            "bandwidth": {
+                "timeUnit": time_unit,
+                "unitTime": unit_time,
+                "dataAmount": f.whole("dataAmount", "Data bandwidth", 0),
+                "dataUnit": f.text("dataUnit") or "KB",
+            },
+        }
+    else:
+        limit = {
+            "type": "RequestCountLimit",
+            "requestCount": {
+                "timeUnit": time_unit,
+                "unitTime": unit_time,
+                "requestCount": f.whole("requestCount", "Request count", 0),
+            },
+        }
+    body: dict[str, Any] = {
+        "policyName": f.required("policyName", "Name"),
+        "displayName": f.optional("displayName"),
+        "description": f.optional("description"),
+        "defaultLimit": limit,
+        "rateLimitCount": f.whole("rateLimitCount", "Burst control", 0),
+        "rateLimitTimeUnit": f.optional("rateLimitTimeUnit"),
+        "stopOnQuotaReach": f.checked("stopOnQuotaReach"),
+        "billingPlan": f.text("billingPlan") or "FREE",
+    }
+    if body["billingPlan"] == "COMMERCIAL":
+        plan = f.text("monetizationPlan") or "FixedRate"
+        properties = {
+            "currencyType": f.optional("currencyType"),
+            "billingCycle": f.optional("billingCycle"),
+            "includedRequests": f.optional("includedRequests"),
+        }
+        if plan == "FixedRate":
+            properties["fixedPrice"] = f.optional("fixedPrice")
+        else:
+            properties["pricePerRequest"] = f.optional("pricePerRequest")
+        monetization: dict[str, Any] = {"monetizationPlan": plan, "properties": properties}
+        tiers = _tiers(f)
+        if plan == "DynamicRate" and tiers:
+            monetization["tiers"] = tiers
+            monetization["tierMode"] = f.text("tierMode") or "graduated"
+        body["monetization"] = monetization
+    cleaned: dict[str, Any] = strip_none(body)
+    return cleaned
+
+
+def _tiers(f: FormReader) -> list[dict[str, Any]]:
+    ups = f.form.getlist("tierUpTo")
+    prices = f.form.getlist("tierUnitPrice")
+    tiers = []
+    for number, (up, price) in enumerate(zip(ups, prices, strict=False), start=1):
+        up_text, price_text = str(up).strip(), str(price).strip()
+        if not up_text and not price_text:
+            continue
+        if not price_text:
+            raise BadRequest(f"Tier {number}: the unit price is required.")
+        try:
+            up_to = int(up_text) if up_text else None
+        except ValueError:
+            raise BadRequest(f"Tier {number}: 'up to' must be a whole number.") from None
+        tiers.append({"upTo": up_to, "unitPrice": price_text})
+    return tiers
+
+
+def plan_values(plan: dict[str, Any]) -> dict[str, Any]:
+    """A REST policy as the flat values of the plan form."""
+    limit = plan.get("defaultLimit") or {}
+    count = limit.get("requestCount") or {}
+    bandwidth = limit.get("bandwidth") or {}
+    quota = count or bandwidth
+    monetization = plan.get("monetization") or {}
+    props = monetization.get("properties") or {}
+    return {
+        "policyName": plan.get("policyName", ""),
+        "displayName": plan.get("displayName") or "",
+        "description": plan.get("description") or "",
+        "limitType": limit.get("type", "RequestCountLimit"),
+        "requestCount": count.get("requestCount", ""),
+        "dataAmount": bandwidth.get("dataAmount", ""),
+        "dataUnit": bandwidth.get("dataUnit", "KB"),
+        "timeUnit": quota.get("timeUnit", "min"),
+        "unitTime": quota.get("unitTime", 1),
+        "rateLimitCount": plan.get("rateLimitCount", 0),
+        "rateLimitTimeUnit": plan.get("rateLimitTimeUnit") or "",
+        "stopOnQuotaReach": "on" if plan.get("stopOnQuotaReach", True) else "",
+        "billingPlan": plan.get("billingPlan", "FREE"),
+        "monetizationPlan": monetization.get("monetizationPlan") or "FixedRate",
+        "fixedPrice": props.get("fixedPrice") or "",
+        "pricePerRequest": props.get("pricePerRequest") or "",
+        "currencyType": props.get("currencyType") or "USD",
+        "billingCycle": props.get("billingCycle") or "month",
+        "includedRequests": props.get("includedRequests") or "0",
+        "tierMode": monetization.get("tierMode") or "",
+        "tiers": [
+            ("" if t.get("upTo") is None else t["upTo"], t.get("unitPrice", ""))
+            for t in monetization.get("tiers") or []
+        ],
+    }
+
+
+def _form_values(form: FormData) -> dict[str, Any]:
+    values: dict[str, Any] = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
+    values["stopOnQuotaReach"] = "on" if "stopOnQuotaReach" in form else ""
+    rows = zip(form.getlist("tierUpTo"), form.getlist("tierUnitPrice"), strict=False)
+    values["tiers"] = [(str(u), str(p)) for u, p in rows if str(u).strip() or str(p).strip()]
+    return _with_blank_tiers(values)
+
+
+def _with_blank_tiers(values: dict[str, Any]) -> dict[str, Any]:
+    values["tiers"] = list(values.get("tiers") or []) + [("", "")] * BLANK_TIER_ROWS
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Tenant monetization settings and usage publishing
+
+
+@router.get("/monetization")
+def monetization(ctx: PortalContext = AdminUser) -> Response:
+    return _monetization_page(ctx)
+
+
+def _monetization_page(ctx: PortalContext, error: str | None = None) -> Response:
+    with ctx.unit_of_work() as db:
+        key_set = services.platform_key_is_set(db, ctx.runtime, ctx.principal)
+        job = services.publish_status(db, ctx.runtime, ctx.principal)
+    return ctx.render(
+        "admin/monetization.html",
+        status_code=400 if error else 200,
+        title="Monetization",
+        engine=ctx.runtime.settings.monetization.engine,
+        key_set=key_set,
+        job=job,
+        publish_error=None,
+        error=error,
+    )
+
+
+@router.post("/monetization/settings")
+def save_settings(ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    f = FormReader(form)
+    key, clear = f.text("platformKey"), f.checked("clearKey")
+    if not key and not clear:
+        return ctx.redirect("/admin/monetization", flash="Nothing to change: the key was left as it was.")
+    try:
+        with ctx.unit_of_work() as db:
+            services.set_platform_key(db, ctx.runtime, ctx.principal, None if clear else key)
+    except TollwayError as exc:
+        return _monetization_page(ctx, error=error_message(exc))
+    message = "The platform account key was removed." if clear else "The platform account key was saved."
+    return ctx.redirect("/admin/monetization", flash=message)
+
+
+@router.post("/monetization/publish-usage")
+def publish_usage(ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    problem = None
+    try:
+        services.start_usage_publishing(ctx.runtime, ctx.principal)
+    except TollwayError as exc:
+        problem = error_message(exc)
+    if not ctx.request.headers.get("hx-request"):
+        return ctx.redirect("/admin/monetization", flash=problem or "Usage publishing has started.")
+    return _status_fragment(ctx, problem)
+
+
+@router.get("/monetization/publish-usage/status")
+def publish_status(ctx: PortalContext = AdminUser) -> Response:
+    return _status_fragment(ctx, None)
+
+
+def _status_fragment(ctx: PortalContext, problem: str | None) -> Response:
+    with ctx.unit_of_work() as db:
+        job = services.publish_status(db, ctx.runtime, ctx.principal)
+    response = ctx.render("admin/publish_status.html", job=job, publish_error=problem)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+add_not_found_page(router)

@@ -1,0 +1,287 @@
+"""The developer portal: catalog, subscribe with a plan, applications and keys, invoices, usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+
+from tollway.errors import TollwayError
+from tollway.models import DEFAULT_TENANT
+from tollway.portals import services
+from tollway.portals.charts import responsive_daily_chart
+from tollway.portals.forms import FormReader, humanize
+from tollway.portals.web import (
+    Form,
+    PortalContext,
+    PortalRoute,
+    SignedIn,
+    Visitor,
+    add_not_found_page,
+    error_message,
+)
+
+SIGNUP_LABELS = {"user.username": "Username", "user.password": "Password", "user.claims": "E-mail"}
+
+router = APIRouter(prefix="/devportal", route_class=PortalRoute, include_in_schema=False)
+
+
+@router.get("/")
+@router.get("")
+def home(ctx: PortalContext = Visitor) -> Response:
+    return RedirectResponse("/devportal/apis", status_code=303)
+
+
+def _tenant(ctx: PortalContext) -> str:
+    """The signed-in user's tenant; visitors browse ?tenant=<domain> or the default tenant."""
+    if ctx.user is not None:
+        return ctx.user.tenant_domain
+    return ctx.request.query_params.get("tenant") or DEFAULT_TENANT
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalog and subscribing
+
+
+@router.get("/apis")
+def catalog(ctx: PortalContext = Visitor) -> Response:
+    tenant = _tenant(ctx)
+    with ctx.unit_of_work() as db:
+        apis = services.catalog(db, tenant)
+    return ctx.render("devportal/catalog.html", title="APIs", apis=apis, tenant=tenant)
+
+
+@router.get("/apis/{api_id}")
+def api_page(api_id: str, ctx: PortalContext = Visitor) -> Response:
+    return _api_page(ctx, api_id)
+
+
+def _api_page(
+    ctx: PortalContext, api_id: str, error: str | None = None, chosen: dict[str, str] | None = None
+) -> Response:
+    with ctx.unit_of_work() as db:
+        api = services.catalog_api(db, _tenant(ctx), api_id)
+        apps = services.list_applications(db, ctx.principal) if ctx.user else []
+        subscribed = services.subscribed_application_ids(db, ctx.principal, api_id) if ctx.user else set()
+    return ctx.render(
+        "devportal/api.html",
+        status_code=400 if error else 200,
+        title=f"{api['name']} {api['version']}",
+        api=api,
+        applications=[a for a in apps if a["applicationId"] not in subscribed],
+        subscribed_count=len(subscribed),
+        chosen=chosen or {},
+        error=error,
+    )
+
+
+@router.post("/apis/{api_id}/subscribe")
+def subscribe(api_id: str, ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
+    f = FormReader(form)
+    chosen = {"applicationId": f.text("applicationId"), "throttlingPolicy": f.text("throttlingPolicy")}
+    try:
+        if not chosen["applicationId"]:
+            raise services.BadRequest("Choose an application to subscribe with.")
+        if not chosen["throttlingPolicy"]:
+            raise services.BadRequest("Choose a business plan.")
+        with ctx.unit_of_work() as db:
+            sub = services.subscribe(
+                db, ctx.runtime, ctx.principal, api_id, chosen["applicationId"], chosen["throttlingPolicy"]
+            )
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        error = humanize(error_message(exc), {"throttlingPolicy": "Business plan"})
+        return _api_page(ctx, api_id, error=error, chosen=chosen)
+    note = "" if sub.get("status") == "UNBLOCKED" else f" Its status is {sub.get('status')}."
+    return ctx.redirect(
+        f"/devportal/subscriptions/{sub['subscriptionId']}",
+        flash=f"Subscribed with the {chosen['throttlingPolicy']} plan.{note}",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Applications and keys
+
+
+@router.get("/applications")
+def applications(ctx: PortalContext = SignedIn) -> Response:
+    return _applications_page(ctx)
+
+
+def _applications_page(ctx: PortalContext, error: str | None = None, name: str = "") -> Response:
+    with ctx.unit_of_work() as db:
+        apps = services.list_applications(db, ctx.principal)
+    return ctx.render(
+        "devportal/applications.html",
+        status_code=400 if error else 200,
+        title="Applications",
+        applications=apps,
+        error=error,
+        name=name,
+    )
+
+
+@router.post("/applications")
+def create_application(ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
+    f = FormReader(form)
+    name = f.text("name")
+    try:
+        if not name:
+            raise services.BadRequest("Name is required.")
+        with ctx.unit_of_work() as db:
+            app = services.create_application(db, ctx.runtime, ctx.principal, name, f.optional("description"))
+    except TollwayError as exc:
+        return _applications_page(ctx, error=humanize(error_message(exc), {"name": "Name"}), name=name)
+    return ctx.redirect(
+        f"/devportal/applications/{app['applicationId']}", flash=f"Application {name} was created."
+    )
+
+
+@router.get("/applications/{application_id}")
+def application(application_id: str, ctx: PortalContext = SignedIn) -> Response:
+    return _application_page(ctx, application_id)
+
+
+def _application_page(
+    ctx: PortalContext,
+    application_id: str,
+    *,
+    secrets: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> Response:
+    with ctx.unit_of_work() as db:
+        app = services.get_application(db, ctx.principal, application_id)
+        keys = services.application_keys(db, ctx.principal, application_id)
+        subs = services.my_subscriptions(db, ctx.runtime, ctx.principal, application_id=application_id)
+    response = ctx.render(
+        "devportal/application.html",
+        status_code=400 if error else 200,
+        title=app["name"],
+        app=app,
+        keys=keys,
+        subscriptions=subs,
+        secrets=secrets,
+        error=error,
+    )
+    # Secrets are on this page once: never cached by the browser or a proxy.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/applications/{application_id}/keys")
+def generate_keys(application_id: str, ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
+    try:
+        with ctx.unit_of_work() as db:
+            generated = services.generate_keys(db, ctx.runtime, ctx.principal, application_id)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        return _application_page(ctx, application_id, error=error_message(exc))
+    return _application_page(ctx, application_id, secrets=generated)
+
+
+@router.post("/applications/{application_id}/token")
+def generate_token(application_id: str, ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
+    secret = FormReader(form).text("consumerSecret")
+    try:
+        if not secret:
+            raise services.BadRequest("Enter the consumer secret to generate an access token.")
+        with ctx.unit_of_work() as db:
+            token = services.generate_token(db, ctx.runtime, ctx.principal, application_id, secret)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        error = humanize(error_message(exc), {"consumerSecret": "Consumer secret"})
+        return _application_page(ctx, application_id, error=error)
+    return _application_page(ctx, application_id, secrets={"token": token})
+
+
+# ---------------------------------------------------------------------------------------------
+# Subscriptions, usage and invoices
+
+
+@router.get("/subscriptions")
+def subscriptions(ctx: PortalContext = SignedIn) -> Response:
+    with ctx.unit_of_work() as db:
+        subs = services.my_subscriptions(db, ctx.runtime, ctx.principal)
+    return ctx.render("devportal/subscriptions.html", title="Subscriptions", subscriptions=subs)
+
+
+@router.get("/subscriptions/{subscription_id}")
+def subscription(subscription_id: str, ctx: PortalContext = SignedIn) -> Response:
+    with ctx.unit_of_work() as db:
+        sub = services.my_subscription(db, ctx.runtime, ctx.principal, subscription_id)
+        usage = services.daily_usage(db, ctx.runtime, ctx.principal, subscription_id)
+    chart = responsive_daily_chart(usage.days, title="Billable calls per day") if usage.days else ""
+    return ctx.render(
+        "devportal/subscription.html",
+        title=f"Subscription to {sub['apiName']}",
+        sub=sub,
+        usage=usage,
+        chart=chart,
+    )
+
+
+@router.get("/subscriptions/{subscription_id}/invoice")
+def invoice(subscription_id: str, ctx: PortalContext = SignedIn) -> Response:
+    with ctx.unit_of_work() as db:
+        sub = services.my_subscription(db, ctx.runtime, ctx.principal, subscription_id)
+        found = services.subscriber_invoice(db, ctx.runtime, ctx.principal, subscription_id)
+    return ctx.render(
+        "devportal/invoice.html",
+        title=f"Invoice: {sub['apiName']}",
+        sub=sub,
+        invoice=found,
+        back=f"/devportal/subscriptions/{subscription_id}",
+    )
+
+
+@router.post("/subscriptions/{subscription_id}/delete")
+def unsubscribe(subscription_id: str, ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
+    try:
+        with ctx.unit_of_work() as db:
+            services.unsubscribe(db, ctx.runtime, ctx.principal, subscription_id)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        return ctx.redirect(f"/devportal/subscriptions/{subscription_id}", flash=error_message(exc))
+    return ctx.redirect("/devportal/subscriptions", flash="The subscription was removed.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Self sign-up
+
+
+@router.get("/signup")
+def signup_page(ctx: PortalContext = Visitor) -> Response:
+    if ctx.user is not None:
+        return ctx.redirect("/devportal/apis")
+    return ctx.render("devportal/signup.html", title="Sign up", v={}, error=None)
+
+
+@router.post("/signup")
+def signup(ctx: PortalContext = Visitor, form: FormData = Form) -> Response:
+    f = FormReader(form)
+    values = {k: f.text(k) for k in ("username", "email", "givenName", "familyName")}
+    try:
+        password = f.text("password")
+        if password != f.text("confirm"):
+            raise services.BadRequest("The two passwords are not the same.")
+        with ctx.unit_of_work() as db:
+            user = services.sign_up(db, ctx.runtime, {**values, "password": password})
+            ctx.session.sign_in(user)
+    except TollwayError as exc:
+        return ctx.render(
+            "devportal/signup.html",
+            status_code=400,
+            title="Sign up",
+            v=values,
+            error=humanize(error_message(exc), SIGNUP_LABELS),
+        )
+    return ctx.redirect("/devportal/apis", flash="Welcome! Your account is ready.")
+
+
+add_not_found_page(router)

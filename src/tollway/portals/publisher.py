@@ -1,0 +1,210 @@
+"""The publisher portal: APIs (create, publish), the Monetization tab, subscriptions, revenue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+
+from tollway.errors import TollwayError
+from tollway.portals import services
+from tollway.portals.forms import FormReader, humanize, strip_none
+from tollway.portals.web import (
+    Form,
+    PortalContext,
+    PortalRoute,
+    PublisherUser,
+    add_not_found_page,
+    error_message,
+)
+
+router = APIRouter(prefix="/publisher", route_class=PortalRoute, include_in_schema=False)
+
+API_LABELS = {
+    "name": "Name",
+    "context": "Context",
+    "version": "Version",
+    "description": "Description",
+    "policies": "Business plans",
+    "endpointConfig.production_endpoints.url": "Production endpoint",
+    "production_endpoints": "Production endpoint",
+    "url": "Production endpoint",
+}
+MONETIZATION_LABELS = {"lifeCycleStatus": "Lifecycle state", "policies": "Business plans"}
+
+TABS = [
+    ("overview", "Overview"),
+    ("monetization", "Monetization"),
+    ("subscriptions", "Subscriptions"),
+    ("revenue", "Revenue"),
+]
+
+
+@router.get("/")
+@router.get("")
+def home(ctx: PortalContext = PublisherUser) -> Response:
+    return RedirectResponse("/publisher/apis", status_code=303)
+
+
+@router.get("/apis")
+def apis(ctx: PortalContext = PublisherUser) -> Response:
+    with ctx.unit_of_work() as db:
+        listed = services.list_apis(db, ctx.principal)
+    return ctx.render("publisher/apis.html", title="APIs", apis=listed)
+
+
+@router.get("/apis/new")
+def new_api(ctx: PortalContext = PublisherUser) -> Response:
+    return _api_form(ctx, {"version": "1.0.0", "policies": []})
+
+
+@router.post("/apis/new")
+def create_api(ctx: PortalContext = PublisherUser, form: FormData = Form) -> Response:
+    f = FormReader(form)
+    try:
+        body = api_body(f)
+        with ctx.unit_of_work() as db:
+            created = services.create_api(db, ctx.runtime, ctx.principal, body)
+    except TollwayError as exc:
+        values: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+        values["policies"] = f.all("policies")
+        return _api_form(ctx, values, error=humanize(error_message(exc), API_LABELS))
+    return ctx.redirect(f"/publisher/apis/{created['id']}", flash=f"API {created['name']} was created.")
+
+
+def api_body(f: FormReader) -> dict[str, Any]:
+    endpoint = f.required("endpoint", "Production endpoint")
+    body = {
+        "name": f.required("name", "Name"),
+        "context": f.required("context", "Context"),
+        "version": f.required("version", "Version"),
+        "description": f.optional("description"),
+        "policies": f.all("policies"),
+        "endpointConfig": {"endpoint_type": "http", "production_endpoints": {"url": endpoint}},
+    }
+    cleaned: dict[str, Any] = strip_none(body)
+    return cleaned
+
+
+def _api_form(ctx: PortalContext, values: dict[str, Any], error: str | None = None) -> Response:
+    with ctx.unit_of_work() as db:
+        plans = services.list_plans(db, ctx.principal)
+    return ctx.render(
+        "publisher/api_form.html",
+        status_code=400 if error else 200,
+        title="Create an API",
+        v=values,
+        plans=plans,
+        error=error,
+    )
+
+
+def _api_page(ctx: PortalContext, api_id: str, tab: str, template: str, **values: Any) -> Response:
+    with ctx.unit_of_work() as db:
+        api = services.get_api(db, ctx.principal, api_id)
+    return ctx.render(
+        template, title=f"{api['name']} {api['version']}", api=api, tabs=TABS, tab=tab, **values
+    )
+
+
+@router.get("/apis/{api_id}")
+def api_overview(api_id: str, ctx: PortalContext = PublisherUser) -> Response:
+    return _api_page(ctx, api_id, "overview", "publisher/api_overview.html", error=None)
+
+
+@router.post("/apis/{api_id}/lifecycle")
+def change_lifecycle(api_id: str, ctx: PortalContext = PublisherUser, form: FormData = Form) -> Response:
+    action = FormReader(form).text("action") or "Publish"
+    try:
+        with ctx.unit_of_work() as db:
+            state = services.change_lifecycle(db, ctx.runtime, ctx.principal, api_id, action)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        return _api_page(ctx, api_id, "overview", "publisher/api_overview.html", error=error_message(exc))
+    return ctx.redirect(f"/publisher/apis/{api_id}", flash=f"The API is now {state}.")
+
+
+@router.get("/apis/{api_id}/monetization")
+def monetization_tab(api_id: str, ctx: PortalContext = PublisherUser) -> Response:
+    return _monetization_tab(ctx, api_id)
+
+
+def _monetization_tab(
+    ctx: PortalContext, api_id: str, error: str | None = None, submitted: dict[str, Any] | None = None
+) -> Response:
+    with ctx.unit_of_work() as db:
+        current = services.get_api_monetization(db, ctx.runtime, ctx.principal, api_id)
+    if submitted is not None:
+        current = {**current, **submitted}
+    attributes = ctx.runtime.settings.monetization.additional_attributes
+    response = _api_page(
+        ctx,
+        api_id,
+        "monetization",
+        "publisher/api_monetization.html",
+        monetization=current,
+        attributes=attributes,
+        error=error,
+    )
+    if error:
+        response.status_code = 400
+    return response
+
+
+@router.post("/apis/{api_id}/monetization")
+def save_monetization(api_id: str, ctx: PortalContext = PublisherUser, form: FormData = Form) -> Response:
+    f = FormReader(form)
+    enabled = f.checked("enabled")
+    properties = {
+        attr.name: f.text(f"prop_{attr.name}")
+        for attr in ctx.runtime.settings.monetization.additional_attributes
+        if f.text(f"prop_{attr.name}")
+    }
+    try:
+        with ctx.unit_of_work() as db:
+            services.set_api_monetization(db, ctx.runtime, ctx.principal, api_id, enabled, properties)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        submitted = {"enabled": enabled, "attributes": properties}
+        labels = MONETIZATION_LABELS | {
+            a.name: a.display_name or a.name for a in ctx.runtime.settings.monetization.additional_attributes
+        }
+        error = humanize(error_message(exc), labels)
+        return _monetization_tab(ctx, api_id, error=error, submitted=submitted)
+    message = "Monetization was enabled." if enabled else "Monetization was disabled."
+    return ctx.redirect(f"/publisher/apis/{api_id}/monetization", flash=message)
+
+
+@router.get("/apis/{api_id}/subscriptions")
+def subscriptions_tab(api_id: str, ctx: PortalContext = PublisherUser) -> Response:
+    with ctx.unit_of_work() as db:
+        subs = services.api_subscriptions(db, ctx.principal, api_id)
+    return _api_page(ctx, api_id, "subscriptions", "publisher/api_subscriptions.html", subscriptions=subs)
+
+
+@router.get("/apis/{api_id}/subscriptions/{subscription_id}/invoice")
+def subscription_invoice(api_id: str, subscription_id: str, ctx: PortalContext = PublisherUser) -> Response:
+    with ctx.unit_of_work() as db:
+        invoice = services.publisher_invoice(db, ctx.runtime, ctx.principal, api_id, subscription_id)
+    return _api_page(
+        ctx,
+        api_id,
+        "subscriptions",
+        "publisher/api_invoice.html",
+        invoice=invoice,
+        back=f"/publisher/apis/{api_id}/subscriptions",
+    )
+
+
+@router.get("/apis/{api_id}/revenue")
+def revenue_tab(api_id: str, ctx: PortalContext = PublisherUser) -> Response:
+    with ctx.unit_of_work() as db:
+        revenue = services.api_revenue(db, ctx.runtime, ctx.principal, api_id)
+    return _api_page(ctx, api_id, "revenue", "publisher/api_revenue.html", revenue=revenue)
+
+
+add_not_found_page(router)

@@ -1,0 +1,86 @@
+"""The portals' one door to the domain services.
+
+Every page calls the same service functions as the REST endpoint for the same action, with the
+same caller (the signed-in user as a :class:`~tollway.auth.principal.Principal` with the scopes
+their roles allow), and gets back the REST contract's shapes (plain dicts), so the templates are
+written against the documented API and not against the ORM. Nothing here decides a business rule.
+"""
+
+from tollway.errors import BadRequest, NotFound
+from tollway.portals.services.admin import (
+    platform_key_is_set,
+    publish_status,
+    set_platform_key,
+    start_usage_publishing,
+)
+from tollway.portals.services.identity import authenticate, sign_up
+from tollway.portals.services.plans import create_plan, delete_plan, get_plan, list_plans, update_plan
+from tollway.portals.services.publisher import (
+    api_revenue,
+    api_subscriptions,
+    change_lifecycle,
+    create_api,
+    get_api,
+    get_api_monetization,
+    list_apis,
+    publisher_invoice,
+    set_api_monetization,
+)
+from tollway.portals.services.store import (
+    application_keys,
+    catalog,
+    catalog_api,
+    create_application,
+    generate_keys,
+    generate_token,
+    get_application,
+    list_applications,
+    my_subscription,
+    my_subscriptions,
+    subscribe,
+    subscribed_application_ids,
+    subscriber_invoice,
+    unsubscribe,
+)
+from tollway.portals.services.usage import DailyUsage, daily_usage
+
+__all__ = [
+    "BadRequest",
+    "DailyUsage",
+    "NotFound",
+    "api_revenue",
+    "api_subscriptions",
+    "application_keys",
+    "authenticate",
+    "catalog",
+    "catalog_api",
+    "change_lifecycle",
+    "create_api",
+    "create_application",
+    "create_plan",
+    "daily_usage",
+    "delete_plan",
+    "generate_keys",
+    "generate_token",
+    "get_api",
+    "get_api_monetization",
+    "get_application",
+    "get_plan",
+    "list_apis",
+    "list_applications",
+    "list_plans",
+    "my_subscription",
+    "my_subscriptions",
+    "platform_key_is_set",
+    "publish_status",
+    "publisher_invoice",
+    "set_api_monetization",
+    "set_platform_key",
+    "sign_up",
+    "start_usage_publishing",
+    "subscribe",
+    "subscribed_application_ids",
+    "subscriber_invoice",
+    "unsubscribe",
+    "update_plan",
+]

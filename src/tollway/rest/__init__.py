@@ -1,0 +1,1 @@
+"""Shared pieces of the three WSO2-shaped REST APIs (admin, publisher, developer portal)."""

@@ -1,0 +1,104 @@
+"""Background billing jobs of the control plane (a service of ``tollway serve``).
+
+* Usage publishing every ``[monetization] publish_interval`` seconds (0 turns it off); a run is
+  skipped when a job started elsewhere (REST call, ``tollway publish-usage``, another node) still
+  holds the lock.
+* Billing maintenance (retire tier plans, end subscriptions, finalize invoices) every
+  ``[monetization] finalize_interval`` seconds, and a few seconds after a subscription ends
+  (the usage of its last calls must reach the database before its final invoice is made).
+
+The work itself is blocking database and engine I/O and runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from tollway.monetization import jobs
+from tollway.monetization.maintenance import run_maintenance
+from tollway.monetization.publisher import SETTLE
+from tollway.monetization.service import MonetizationService
+from tollway.monetization.setup import monetization_of
+from tollway.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+WAKE_DELAY = SETTLE.total_seconds() + 1.0
+
+
+def _publish_once(svc: MonetizationService) -> None:
+    try:
+        job = jobs.start(svc, svc.session_factory, "schedule")
+    except jobs.JobBusy:
+        log.info("scheduled usage publishing skipped: a job is already running")
+        return
+    result = job.run()
+    if result is not None:
+        log.info(
+            "usage published: %d subscriptions, %d records, %d calls, %d failed",
+            result.subscriptions,
+            result.records,
+            result.calls,
+            result.failed,
+        )
+
+
+def _maintain_once(svc: MonetizationService) -> None:
+    result = run_maintenance(svc, svc.session_factory)
+    if not result.skipped and (
+        result.invoices_finalized or result.subscriptions_ended or result.tiers_retired
+    ):
+        log.info(
+            "billing maintenance: %d invoices finalized, %d subscriptions ended, %d tier plans retired",
+            result.invoices_finalized,
+            result.subscriptions_ended,
+            result.tiers_retired,
+        )
+
+
+async def _publish_loop(svc: MonetizationService, interval: int) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(_publish_once, svc)
+        except Exception:
+            log.exception("scheduled usage publishing failed")
+
+
+async def _maintenance_loop(svc: MonetizationService, interval: int, wake: asyncio.Event) -> None:
+    while True:
+        timeout = interval if interval > 0 else None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout)
+        if wake.is_set():
+            wake.clear()
+            await asyncio.sleep(WAKE_DELAY)  # let the last calls' usage settle first
+        try:
+            await asyncio.to_thread(_maintain_once, svc)
+        except Exception:
+            log.exception("billing maintenance failed")
+
+
+async def run_scheduler(runtime: Runtime) -> None:
+    """Runs until cancelled."""
+    svc = monetization_of(runtime)
+    settings = runtime.settings.monetization
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+
+    def wake_soon() -> None:  # called from request threads
+        loop.call_soon_threadsafe(wake.set)
+
+    svc.wake_scheduler = wake_soon
+    tasks = [asyncio.create_task(_maintenance_loop(svc, settings.finalize_interval, wake))]
+    if settings.publish_interval > 0:
+        tasks.append(asyncio.create_task(_publish_loop(svc, settings.publish_interval)))
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        svc.wake_scheduler = lambda: None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

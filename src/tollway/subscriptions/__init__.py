@@ -1,0 +1,1 @@
+"""Subscriptions: an application's use of an API under one business plan."""

@@ -1,0 +1,115 @@
+"""Subscribing an application to an API with one of its plans; blocking and unsubscribing.
+
+The monetization hooks run inside the transaction after the flush (a billing engine may refuse);
+every change tells the gateway to reload.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from tollway.apis import lifecycle
+from tollway.apis.repository import get_api, policies_of
+from tollway.applications import repository as applications
+from tollway.applications.service import owner_id
+from tollway.auth.principal import Principal
+from tollway.config import Settings
+from tollway.db.base import utcnow
+from tollway.db.changes import mark_gateway_config_changed
+from tollway.errors import BadRequest, Conflict, NotFound
+from tollway.models import Subscription
+from tollway.monetization.hooks import MonetizationHooks
+from tollway.rest.integrity import flush_or_conflict
+from tollway.subscriptions import repository
+from tollway.subscriptions.schemas import SubscriptionIn
+
+UNBLOCKED, BLOCKED, PROD_ONLY_BLOCKED = "UNBLOCKED", "BLOCKED", "PROD_ONLY_BLOCKED"
+ON_HOLD, DELETE_PENDING = "ON_HOLD", "DELETE_PENDING"
+BLOCKABLE = (UNBLOCKED, BLOCKED, PROD_ONLY_BLOCKED)
+
+
+def get_owned(session: Session, caller: Principal, subscription_id: str) -> Subscription:
+    subscription = repository.get_owned(session, caller.tenant_id, owner_id(caller), subscription_id)
+    if subscription is None:
+        raise NotFound(f"subscription {subscription_id!r} not found")
+    return subscription
+
+
+def get_in_tenant(session: Session, tenant_id: str, subscription_id: str) -> Subscription:
+    subscription = repository.get_in_tenant(session, tenant_id, subscription_id)
+    if subscription is None:
+        raise NotFound(f"subscription {subscription_id!r} not found")
+    return subscription
+
+
+def subscribe(
+    session: Session, hooks: MonetizationHooks, settings: Settings, caller: Principal, body: SubscriptionIn
+) -> Subscription:
+    app = applications.get_owned(session, caller.tenant_id, owner_id(caller), body.applicationId)
+    if app is None:
+        raise NotFound(f"application {body.applicationId!r} not found")
+    api = get_api(session, caller.tenant_id, body.apiId)
+    if api is None or api.lifecycle_status not in lifecycle.VISIBLE_STATES:
+        raise NotFound(f"API {body.apiId!r} not found")
+    if api.lifecycle_status != lifecycle.PUBLISHED:
+        raise Conflict(f"the API is {api.lifecycle_status}; only PUBLISHED APIs take new subscriptions")
+    offered = {policy.name: policy for policy in policies_of(session, api)}
+    policy = offered.get(body.throttlingPolicy)
+    if policy is None:
+        offers = ", ".join(offered)
+        raise BadRequest(
+            f"'throttlingPolicy': the API does not offer {body.throttlingPolicy!r}; it offers {offers}"
+        )
+    if repository.find(session, app.id, api.id) is not None:
+        raise Conflict("the application is already subscribed to this API")
+    approval = settings.workflows.subscription_creation == "approval"
+    subscription = Subscription(
+        tenant_id=caller.tenant_id,
+        application_id=app.id,
+        api_id=api.id,
+        policy_id=policy.id,
+        status=ON_HOLD if approval else UNBLOCKED,
+    )
+    session.add(subscription)
+    flush_or_conflict(session, "the application is already subscribed to this API")
+    hooks.subscription_created(session, subscription)
+    mark_gateway_config_changed(session)
+    return subscription
+
+
+def unsubscribe(
+    session: Session, hooks: MonetizationHooks, settings: Settings, subscription: Subscription
+) -> bool:
+    """Remove the subscription; with the approval workflow only mark it DELETE_PENDING (returns False)."""
+    if settings.workflows.subscription_deletion == "approval":
+        _set_status(session, subscription, DELETE_PENDING)
+        return False
+    hooks.subscription_deleting(session, subscription)
+    session.delete(subscription)
+    session.flush()
+    mark_gateway_config_changed(session)
+    return True
+
+
+def block(session: Session, subscription: Subscription, state: str) -> Subscription:
+    if subscription.status not in BLOCKABLE:
+        raise Conflict(f"a subscription that is {subscription.status} cannot be blocked")
+    _set_status(session, subscription, state)
+    return subscription
+
+
+def unblock(session: Session, subscription: Subscription) -> Subscription:
+    if subscription.status not in BLOCKABLE:
+        raise Conflict(f"a subscription that is {subscription.status} cannot be unblocked")
+    _set_status(session, subscription, UNBLOCKED)
+    return subscription
+
+
+def _set_status(session: Session, subscription: Subscription, status: str) -> None:
+    if subscription.status == status:
+        return
+    subscription.status = status
+    subscription.status_reason = None
+    subscription.updated_at = utcnow()
+    session.flush()
+    mark_gateway_config_changed(session)

@@ -1,0 +1,1 @@
+"""Tenants: creation with their admin, deactivation, and each tenant's settings document."""

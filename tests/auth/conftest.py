@@ -1,0 +1,3 @@
+from tests.auth.flows import http
+
+__all__ = ["http"]

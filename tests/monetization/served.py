@@ -1,0 +1,169 @@
+"""`tollway serve` as a real process on the test database, a tiny backend, and sign-in over HTTP."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.support.servers import ServerThread, free_port
+
+CONNECTED_ACCOUNT = (
+    '[{"name": "ConnectedAccountKey", "display_name": "ConnectedAccountKey", "required": "true",'
+    ' "description": "connected account of the publisher"}]'
+)
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str  # control plane (https when a certificate is configured)
+    gateway: str
+    log: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+
+@contextmanager
+def tollway_serve(database_url: str, data_dir: Path, **env: str) -> Iterator[Served]:
+    """Start ``tollway serve`` (control plane, gateway, scheduler) and stop it with Ctrl-C."""
+    port, gateway_port = free_port(), free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TOLLWAY_")}
+    environ.update(
+        TOLLWAY_DATABASE__URL=database_url,
+        TOLLWAY_ADMIN_PASSWORD="admin",
+        TOLLWAY_MONETIZATION__ADDITIONAL_ATTRIBUTES=CONNECTED_ACCOUNT,
+        **env,
+    )
+    log = data_dir.parent / f"serve-{port}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "tollway",
+        "serve",
+        "--port",
+        str(port),
+        "--gateway-port",
+        str(gateway_port),
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*command, "--data-dir", str(data_dir)],
+            cwd=data_dir.parent,
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    scheme = "https" if "TOLLWAY_SERVER__TLS_CERT" in env else "http"
+    served = Served(f"{scheme}://localhost:{port}", f"{scheme}://127.0.0.1:{gateway_port}", log)
+    try:
+        _wait_ready(served, proc)
+        yield served
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_ready(served: Served, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"tollway serve exited:\n{served.log.read_text()}")
+        try:
+            # Readiness only; the tests that use TLS check the certificate with curl.
+            insecure = False
+            health = httpx.get(f"{served.url}/health", timeout=0.5, verify=insecure).status_code == 200
+            probe = f"{served.gateway}/nothing/here"
+            gateway = httpx.get(probe, timeout=0.5, verify=insecure).status_code == 404
+            if health and gateway:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"tollway serve did not become ready:\n{served.log.read_text()}")
+
+
+def _menu(request: Request) -> JSONResponse:
+    return JSONResponse({"pizzas": ["margherita", "diavola"]})
+
+
+def _broken(request: Request) -> JSONResponse:
+    return JSONResponse({"error": "oven on fire"}, status_code=500)
+
+
+@contextmanager
+def pizza_backend() -> Iterator[str]:
+    """The API's backend: /menu answers 200 (billable), /broken answers 500 (not billable)."""
+    app = Starlette(routes=[Route("/menu", _menu), Route("/broken", _broken)])
+    with ServerThread(app) as server:
+        yield server.url
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def expect(response: httpx.Response, *statuses: int) -> Any:
+    assert response.status_code in statuses, (
+        f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+    )
+    return response.json() if response.content else None
+
+
+def create_user(http: httpx.Client, name: str, role: str, email: str) -> None:
+    """A user made by the admin through SCIM2, as an operator would."""
+    body = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": name,
+        "password": "Secret-password-1",
+        "emails": [{"value": email, "primary": True}],
+        "roles": [{"value": role}],
+    }
+    expect(http.post("/scim2/Users", json=body, headers=basic("admin", "admin")), 201)
+
+
+def sign_in(http: httpx.Client, user: str, password: str, scope: str) -> str:
+    """The manual's Step 4: register a client with the user's credentials, password grant."""
+    registration = {
+        "callbackUrl": "www.google.lk",
+        "clientName": f"rest_api_{user}",
+        "owner": user,
+        "grantType": "password refresh_token",
+        "saasApp": True,
+    }
+    client = expect(
+        http.post("/client-registration/v0.17/register", json=registration, headers=basic(user, password)),
+        200,
+    )
+    token = expect(
+        http.post(
+            "/oauth2/token",
+            data={"grant_type": "password", "username": user, "password": password, "scope": scope},
+            headers=basic(client["clientId"], client["clientSecret"]),
+        ),
+        200,
+    )
+    return str(token["access_token"])
