@@ -99,7 +99,9 @@ class MonetizationSettings(_Section):
 
 class MeteringSettings(_Section):
     sink: str = "database"
-    batch_size: int = Field(1000, ge=1)
+    # 5,000: PostgreSQL and SQLite store ~2x the events/s per transaction than with 1,000
+    # (bench/billing); a batch is sent every flush_interval anyway, so light load is not delayed.
+    batch_size: int = Field(5000, ge=1)
     flush_interval: float = Field(0.05, gt=0, description="seconds")
     buffer_limit: int = Field(1_000_000, ge=1000)
     nats_url: str = "nats://127.0.0.1:4222"

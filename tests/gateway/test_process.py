@@ -47,15 +47,33 @@ def start_gateway(
     )
 
 
-def wait_serving(port: int, proc: subprocess.Popen[bytes]) -> None:
+def listening_sockets(port: int) -> int:
+    """Sockets in LISTEN state on ``port``: one per worker process sharing it (SO_REUSEPORT)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    count += 1
+    return count
+
+
+def wait_serving(port: int, proc: subprocess.Popen[bytes], workers: int = 1) -> None:
+    """Until the gateway answers and each of its ``workers`` has its own listening socket
+    (a loaded machine starts the second worker later; the kernel only spreads connections
+    over sockets that exist)."""
+
     def answering() -> bool:
         assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        if listening_sockets(port) < workers:
+            return False
         try:
             return httpx.get(f"http://127.0.0.1:{port}/nothing/1/x", timeout=1).status_code == 404
         except httpx.HTTPError:
             return False
 
-    wait_until(answering, 20, step=0.05)
+    wait_until(answering, 30, step=0.05)
 
 
 def stored(runtime: Runtime, billable_only: bool = False) -> int:
@@ -112,7 +130,7 @@ def test_gateway_alone_with_workers_serves_and_a_graceful_stop_stores_every_even
     port = free_port()
     proc = start_gateway(runtime, tmp_path, port, workers=2)
     try:
-        wait_serving(port, proc)
+        wait_serving(port, proc, workers=2)
         assert len(workers_of(proc.pid)) == 2
         with Load(f"http://127.0.0.1:{port}", world.tokens["app1"]) as load:
             time.sleep(1.5)
@@ -138,7 +156,7 @@ def test_a_killed_worker_loses_no_event_of_an_answer_a_client_received(
     extra = "[metering]\nflush_interval = 30\nbatch_size = 1000000\n"
     proc = start_gateway(runtime, tmp_path, port, workers=2, extra=extra)
     try:
-        wait_serving(port, proc)
+        wait_serving(port, proc, workers=2)
         spool = tmp_path / "node" / "spool"
         with Load(f"http://127.0.0.1:{port}", world.tokens["app1"], threads=6) as load:
             time.sleep(1.0)
@@ -190,7 +208,7 @@ def test_a_quota_holds_exactly_across_worker_processes(
                     statuses[status] += 1
 
     try:
-        wait_serving(port, proc)
+        wait_serving(port, proc, workers=2)
         threads = [threading.Thread(target=call) for _ in range(callers)]
         for thread in threads:
             thread.start()

@@ -81,6 +81,21 @@ def test_a_batch_is_stored_with_its_rollups_and_a_replay_counts_nothing(runtime:
     assert raw_count(runtime) == 7
 
 
+def test_an_id_repeated_inside_one_batch_is_one_event(runtime: Runtime) -> None:
+    """A spool replayed into a buffer that still held the same events must not count them twice."""
+    sink = DatabaseSink(runtime.engine)
+    batch = [
+        event(1, T0 + 1),
+        event(2, T0 + 2),
+        event(1, T0 + 1),
+        event(3, T0 + 3, status=500),
+        event(2, T0 + 2),
+    ]
+    assert sink.write(batch) == 3
+    assert rollups(runtime) == {("sub-a", datetime.fromtimestamp(T0, UTC)): (2, 3)}
+    assert raw_count(runtime) == 3
+
+
 def test_stored_rows_keep_every_field_and_the_microsecond(runtime: Runtime) -> None:
     sink = DatabaseSink(runtime.engine)
     original = event(1, T0 + 12.345678, status=503)

@@ -96,6 +96,24 @@ def _naive_utc(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
+def _event_row(e: UsageEvent, at: Any) -> tuple[Any, ...]:
+    """The values of EVENT_COLUMNS for one event, its time already in the driver's type."""
+    return (
+        e.id,
+        at,
+        e.tenant_id,
+        e.api_id,
+        e.application_id,
+        e.subscription_id,
+        e.tier,
+        e.status,
+        e.billable,
+        min(e.latency_us, MAX_LATENCY_US),
+        e.request_bytes,
+        e.response_bytes,
+    )
+
+
 def _distinct_ids(events: Sequence[UsageEvent]) -> Sequence[UsageEvent]:
     """The first event of each id: an id repeated inside one batch is one event, counted once."""
     if len({event.id for event in events}) == len(events):
@@ -262,26 +280,7 @@ class _SqliteWriter:
             return 0
         to_time = _SqliteTime()
         stamps = [micros(e.time) for e in new]
-        raw.executemany(
-            self._insert,
-            [
-                (
-                    e.id,
-                    to_time(us),
-                    e.tenant_id,
-                    e.api_id,
-                    e.application_id,
-                    e.subscription_id,
-                    e.tier,
-                    e.status,
-                    e.billable,
-                    min(e.latency_us, MAX_LATENCY_US),
-                    e.request_bytes,
-                    e.response_bytes,
-                )
-                for e, us in zip(new, stamps, strict=True)
-            ],
-        )
+        raw.executemany(self._insert, [_event_row(e, to_time(us)) for e, us in zip(new, stamps, strict=True)])
         raw.executemany(self._upsert, _rollup_rows(new, stamps, to_time))
         return len(new)
 
@@ -310,20 +309,7 @@ class _MysqlWriter:
                 chunk = events[start : start + ROWS_PER_STATEMENT]
                 params: list[Any] = []
                 for e in chunk:
-                    params += (
-                        e.id,
-                        _naive_utc(micros(e.time)),
-                        e.tenant_id,
-                        e.api_id,
-                        e.application_id,
-                        e.subscription_id,
-                        e.tier,
-                        e.status,
-                        e.billable,
-                        min(e.latency_us, MAX_LATENCY_US),
-                        e.request_bytes,
-                        e.response_bytes,
-                    )
+                    params += _event_row(e, _naive_utc(micros(e.time)))
                 sql = self._insert_head + ", ".join([self._event_row] * len(chunk)) + self._insert_tail
                 cursor.execute(sql, params)
                 fresh.update(row[0] for row in cursor.fetchall())

@@ -33,7 +33,7 @@ class UsageRecorder:
         self,
         sink: UsageSink,
         *,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
         flush_interval: float = 0.05,
         buffer_limit: int = 1_000_000,
         spool: Spool | None = None,

@@ -152,7 +152,7 @@ def _read_events(fd: int) -> Iterator[UsageEvent]:
                     yield event
 
 
-def recover(directory: Path, sink: UsageSink, batch_size: int = 1000) -> int:
+def recover(directory: Path, sink: UsageSink, batch_size: int = 5000) -> int:
     """Replay the segments of dead processes into ``sink``; returns how many events were new."""
     if not directory.is_dir():
         return 0
