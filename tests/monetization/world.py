@@ -52,6 +52,7 @@ class World:
     publisher_id: str = ""
     subscriber_id: str = ""
     sink: DatabaseSink = field(init=False)
+    owners: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # subscription -> ids
 
     def __post_init__(self) -> None:
         self.sink = DatabaseSink(self.runtime.engine)
@@ -59,12 +60,23 @@ class World:
             tenant = session.scalar(select(Tenant).where(Tenant.domain == DEFAULT_TENANT))
             assert tenant is not None
             self.tenant_id = tenant.id
+        # Invoices at once, as most tests about other things expect them; tests of late usage
+        # (test_late_usage.py, test_scheduler.py) set their own window.
+        self.set_late_window(0)
         self.publisher_id = self.user("pub", ROLE_PUBLISHER)
         self.subscriber_id = self.user("dev", ROLE_SUBSCRIBER, email="dev@example.com")
 
     @property
     def svc(self) -> MonetizationService:
         return monetization_of(self.runtime)
+
+    def set_late_window(self, seconds: int, **more: Any) -> None:
+        """``[monetization] late_usage_window`` (and any ``more`` of that section) for this world."""
+        monetization = self.runtime.settings.monetization.model_copy(
+            update={"late_usage_window": seconds, **more}
+        )
+        self.runtime.settings = self.runtime.settings.model_copy(update={"monetization": monetization})
+        self.svc.settings = self.runtime.settings
 
     def tx(self) -> Any:
         return transaction(self.runtime.session_factory)
@@ -186,6 +198,7 @@ class World:
             session.add(sub)
             session.flush()
             self.runtime.hooks.subscription_created(session, sub)
+            self.owners[sub.id] = (sub.tenant_id, sub.api_id, sub.application_id)
             return sub.id
 
     def unsubscribe(self, subscription_id: str) -> None:
@@ -201,8 +214,10 @@ class World:
         """``count`` gateway calls recorded through the metering sink, as the gateway does."""
         with self.tx() as session:
             sub = session.get(Subscription, subscription_id)
-            assert sub is not None
-            tenant_id, api_id, app_id = sub.tenant_id, sub.api_id, sub.application_id
+            if sub is not None:
+                self.owners[subscription_id] = (sub.tenant_id, sub.api_id, sub.application_id)
+        # A deleted subscription's calls may still arrive (a gateway replaying its spool).
+        tenant_id, api_id, app_id = self.owners[subscription_id]
         moment = (at or utcnow()).timestamp()
         batch = next(_ids)
         events = [

@@ -4,7 +4,7 @@
   engine from the usage it has received (status ``draft``).
 * At the end of a period the maintenance run asks the engine for the period's final invoice and
   stores it in ``invoices`` with a number (``TW-<year>-<sequence>``), once the period's usage
-  has all been published.
+  has all been published, late usage included (``[monetization] late_usage_window`` after its end).
 * The revenue of an API is the sum, over all its monetized subscriptions (also deleted ones), of
   their stored invoices and of the periods not stored yet (computed live), current one included.
 """
@@ -267,6 +267,10 @@ def store_invoice(session: Session, row: MonSubscription, invoice: EngineInvoice
 def finalize_invoices(svc: MonetizationService, factory: sessionmaker[Session], now: datetime) -> int:
     """Store the final invoice of every ended period whose usage is all published.
 
+    For metered plans that means published up to the period's end plus the late-usage window:
+    a call that reaches the database late then never lands after its period's invoice got a
+    number (the publisher bills it in its own period, see :mod:`~tollway.monetization.publisher`).
+
     The caller holds the maintenance lock (numbers are given in sequence). One transaction per
     invoice: a failure leaves that period for the next run and does not stop the others.
     """
@@ -279,6 +283,7 @@ def finalize_invoices(svc: MonetizationService, factory: sessionmaker[Session], 
             )
         )
         last_ends = _last_ends(session, [row.id for row in rows])
+    late = timedelta(seconds=svc.settings.monetization.late_usage_window)
     stored = 0
     for row in rows:
         finished, _ = unbilled_periods(row, last_ends.get(row.id), now)
@@ -286,8 +291,11 @@ def finalize_invoices(svc: MonetizationService, factory: sessionmaker[Session], 
             final = row.canceled_at is not None and period.end == row.canceled_at
             if final and row.status != "canceled":
                 break  # the engine has not been told of the end yet
-            if row.plan_type == "DynamicRate" and (row.usage_published_until or row.started_at) < period.end:
-                break  # usage of the period not all published yet
+            if (
+                row.plan_type == "DynamicRate"
+                and (row.usage_published_until or row.started_at) < period.end + late
+            ):
+                break  # usage of the period not all published yet, late usage included
             try:
                 with transaction(factory) as session:
                     fresh = session.get(MonSubscription, row.id)

@@ -7,7 +7,12 @@ subscription ends), and callable from tests and the command line. Each step is i
 2. subscriptions marked ``canceling`` are ended in the engine - for an end that has passed, only
    once their usage up to the end is published (under the usage-publisher lock, so it never
    races a publishing job);
-3. ended billing periods get their final, numbered invoice.
+3. cancelled subscriptions whose end is ``late_usage_window`` past get that late usage published
+   (the scheduled publishing may be far off or off), so their final invoice is not delayed more;
+4. ended billing periods get their final, numbered invoice.
+
+A final invoice thus comes ``late_usage_window`` (plus up to ``finalize_interval``) after the end:
+a call made before the end that reaches the database late is still in it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from tollway.models import MonSubscription
 from tollway.monetization import jobs, locks
 from tollway.monetization.apis import retire_inactive_tiers
 from tollway.monetization.invoices import finalize_invoices
-from tollway.monetization.publisher import publish_subscription, publish_until
+from tollway.monetization.publisher import late_window, publish_subscription, publish_until
 from tollway.monetization.service import MonetizationService
 
 log = logging.getLogger(__name__)
@@ -94,6 +99,41 @@ def complete_cancellations(
     return told
 
 
+def settle_late_usage(svc: MonetizationService, factory: sessionmaker[Session], now: datetime) -> int:
+    """Publish the late usage of cancelled subscriptions whose late-usage window has passed."""
+    late = late_window(svc)
+    if late <= timedelta(0):
+        return 0
+    until = publish_until(now)
+    with factory() as session:
+        rows = list(
+            session.scalars(
+                select(MonSubscription).where(
+                    MonSubscription.status == "canceled",
+                    MonSubscription.engine == svc.engine_name,
+                    MonSubscription.plan_type == "DynamicRate",
+                )
+            )
+        )
+    due = [
+        row.id
+        for row in rows
+        if row.canceled_at is not None
+        and row.canceled_at + late <= until
+        and _published_to_end(row)
+        and (row.usage_published_until or row.started_at) < row.canceled_at + late
+    ]
+    if not due:
+        return 0
+    holder = locks.new_holder()
+    if not locks.acquire(factory, jobs.LOCK, holder, jobs.LEASE):
+        return 0  # a publishing job runs: it does the same
+    try:
+        return sum(publish_subscription(svc, factory, mon_id, until) for mon_id in due)
+    finally:
+        locks.release(factory, jobs.LOCK, holder)
+
+
 def run_maintenance(
     svc: MonetizationService, factory: sessionmaker[Session], now: datetime | None = None
 ) -> MaintenanceResult:
@@ -106,6 +146,7 @@ def run_maintenance(
         result = MaintenanceResult()
         result.tiers_retired = retire_inactive_tiers(svc, factory)
         result.subscriptions_ended = complete_cancellations(svc, factory, now)
+        settle_late_usage(svc, factory, now)
         result.invoices_finalized = finalize_invoices(svc, factory, now)
         return result
     finally:

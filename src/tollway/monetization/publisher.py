@@ -21,6 +21,10 @@ short delay lets calls that just finished reach the database before their window
 Calls are counted from ``usage_rollups`` for whole hours and ``usage_events`` at the edges
 (:mod:`tollway.monetization.usage_windows`, a batch of windows per query), so windows of any
 length are exact.
+
+**Late usage** (``[monetization] late_usage_window``): each run first reconciles the recent past
+of every subscription (:mod:`tollway.monetization.late_usage`), then plans its new usage; usage
+windows are cut at whole hours over their last ``late_usage_window`` for that.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tollway.db.base import utcnow
@@ -39,17 +43,16 @@ from tollway.db.session import transaction
 from tollway.models import MonSharedCustomer, MonSubscription, UsagePublishRecord
 from tollway.monetization.context import subscription_ref, tenant_context
 from tollway.monetization.engine import EngineCall, TenantContext, UsageRecord
+from tollway.monetization.late_usage import Held, micros, reconcile, usage_end
 from tollway.monetization.periods import split_window
 from tollway.monetization.service import MonetizationService
 from tollway.monetization.subscribing import LIVE
-from tollway.monetization.usage_windows import Window, billable_counts
+from tollway.monetization.usage_windows import HOUR, Window, billable_counts, ceil_hour, floor_hour
 
 log = logging.getLogger(__name__)
 
 SETTLE = timedelta(seconds=2)
 BATCH = 500
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 
 Progress = Callable[[int], None]
 
@@ -62,32 +65,45 @@ class PublishResult:
     failed: int = 0
     records: int = 0
     calls: int = 0
+    late_calls: int = 0  # of ``calls``: calls that reached the database after their window was sent
     errors: list[str] = field(default_factory=list)
 
 
 def usage_key(mon_subscription_id: str, start: datetime, end: datetime) -> str:
-    return f"usage:{mon_subscription_id}:{(start - _EPOCH) // _MICRO}:{(end - _EPOCH) // _MICRO}"
+    return f"usage:{mon_subscription_id}:{micros(start)}:{micros(end)}"
 
 
 def publish_until(now: datetime | None = None) -> datetime:
     return (now or utcnow()) - SETTLE
 
 
-def metered_rows_query(engine_name: str) -> object:
-    return (
-        select(MonSubscription.id)
+def late_window(svc: MonetizationService) -> timedelta:
+    return timedelta(seconds=svc.settings.monetization.late_usage_window)
+
+
+def watermark_target(row: MonSubscription, until: datetime, late: timedelta) -> datetime:
+    """Where a run up to ``until`` leaves the watermark: past a cancellation, on to ``+ late``
+    (no usage is counted after the end, but late usage before it still is)."""
+    return min(until, row.canceled_at + late) if row.canceled_at is not None else until
+
+
+def _metered_ids(session: Session, engine_name: str, late: timedelta) -> list[str]:
+    rows = session.execute(
+        select(MonSubscription.id, MonSubscription.canceled_at, MonSubscription.usage_published_until)
         .where(
             MonSubscription.engine == engine_name,
             MonSubscription.plan_type == "DynamicRate",
             MonSubscription.status.in_(LIVE),
-            or_(
-                MonSubscription.canceled_at.is_(None),
-                MonSubscription.usage_published_until.is_(None),
-                MonSubscription.usage_published_until < MonSubscription.canceled_at,
-            ),
         )
         .order_by(MonSubscription.id)
     )
+    # Cancelled ones stay until their watermark reached the end + late (they are few: they become
+    # "ended", and leave LIVE, once their final invoice is stored).
+    return [
+        mon_id
+        for mon_id, canceled_at, published in rows
+        if canceled_at is None or published is None or published < canceled_at + late
+    ]
 
 
 class _Calls:
@@ -104,38 +120,71 @@ class _Calls:
         return EngineCall(tenant=tenant, session=self.session, key=key)
 
 
-def _plan(
-    session: Session, rows: Sequence[MonSubscription], until: datetime, result: PublishResult
-) -> set[str]:
-    """Phase 1: pending records for new usage; watermarks of subscriptions without usage move.
+def _hour_cuts(start: datetime, end: datetime, cut_from: datetime) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` cut at every whole hour at or after ``cut_from`` (invariant 1)."""
+    pieces = []
+    hour = ceil_hour(max(start, cut_from))
+    if hour == start:
+        hour += HOUR
+    while hour < end:
+        pieces.append((start, hour))
+        start, hour = hour, hour + HOUR
+    pieces.append((start, end))
+    return pieces
 
-    Returns the ids of the subscriptions that have records to send.
-    """
+
+def _plan(
+    session: Session, rows: Sequence[MonSubscription], until: datetime, late: timedelta, result: PublishResult
+) -> set[str]:
+    """Phase 1: pending records for late and new usage; watermarks of subscriptions without any
+    move. Returns the ids of the subscriptions that have records to send."""
     ids = [row.id for row in rows]
+    lows = {
+        row.id: max(floor_hour(row.usage_published_until - late), row.started_at)
+        for row in rows
+        if late > timedelta(0) and row.usage_published_until is not None and row.subscription_id is not None
+    }
+    # One read of the records: the pending ones, and those a reconciliation may compare with.
+    wanted: ColumnElement[bool] = UsagePublishRecord.state == "pending"
+    if lows:
+        wanted = or_(wanted, UsagePublishRecord.window_end > min(lows.values()))
     pending_end: dict[str, datetime] = {}
-    for mon_id, end in session.execute(
-        select(UsagePublishRecord.mon_subscription_id, UsagePublishRecord.window_end).where(
-            UsagePublishRecord.mon_subscription_id.in_(ids), UsagePublishRecord.state == "pending"
-        )
+    held: dict[str, list[Held]] = defaultdict(list)
+    for mon_id, start, end, quantity, state in session.execute(
+        select(
+            UsagePublishRecord.mon_subscription_id,
+            UsagePublishRecord.window_start,
+            UsagePublishRecord.window_end,
+            UsagePublishRecord.quantity,
+            UsagePublishRecord.state,
+        ).where(UsagePublishRecord.mon_subscription_id.in_(ids), wanted)
     ):
-        pending_end[mon_id] = max(end, pending_end.get(mon_id, end))
+        if state == "pending":
+            pending_end[mon_id] = max(end, pending_end.get(mon_id, end))
+        held[mon_id].append(Held(start, end, quantity))
+
+    late_ids, late_calls = reconcile(session, rows, lows, held)
+    result.late_calls += late_calls
+    to_send = set(pending_end) | late_ids
 
     windows: list[Window] = []
     owners: list[tuple[MonSubscription, datetime, datetime]] = []
     targets: dict[str, datetime] = {}
     for row in rows:
         start = max(row.usage_published_until or row.started_at, pending_end.get(row.id, row.started_at))
-        end = min(until, row.canceled_at) if row.canceled_at else until
-        if end <= start:
+        target = watermark_target(row, until, late)
+        if target <= start:
             continue
-        targets[row.id] = end
-        if row.subscription_id is None:
-            continue  # no usage can be attributed to it
-        for piece_start, piece_end in split_window(row.started_at, row.billing_cycle, start, end):
-            windows.append((row.subscription_id, piece_start, piece_end))
-            owners.append((row, piece_start, piece_end))
+        targets[row.id] = target
+        end = usage_end(row, until)
+        if row.subscription_id is None or end <= start:
+            continue  # no usage can be attributed to it, or none after its end
+        cut_from = floor_hour(end - late) if late > timedelta(0) else end
+        for period_start, period_end in split_window(row.started_at, row.billing_cycle, start, end):
+            for piece_start, piece_end in _hour_cuts(period_start, period_end, cut_from):
+                windows.append((row.subscription_id, piece_start, piece_end))
+                owners.append((row, piece_start, piece_end))
 
-    to_send = set(pending_end)
     for (row, start, end), billable in zip(owners, billable_counts(session, windows), strict=True):
         if billable <= 0:
             continue
@@ -178,9 +227,8 @@ def _send_one(
     for record in records:
         record.state = "sent"
     end = max(record.window_end for record in records)
-    limit = min(until, row.canceled_at) if row.canceled_at else until
-    # The plan phase covered [watermark, limit): pieces without a record had no billable calls.
-    row.usage_published_until = max(end, limit)
+    # The plan phase covered [watermark, target): pieces without a record had no billable calls.
+    row.usage_published_until = max(end, watermark_target(row, until, late_window(svc)))
     return len(records), sum(record.quantity for record in records)
 
 
@@ -256,7 +304,7 @@ def publish_batch(
 ) -> None:
     with transaction(factory) as session:
         rows = list(session.scalars(select(MonSubscription).where(MonSubscription.id.in_(list(ids)))))
-        to_send = _plan(session, rows, until, result)
+        to_send = _plan(session, rows, until, late_window(svc), result)
     _send(svc, factory, sorted(to_send), until, result)
 
 
@@ -273,7 +321,7 @@ def publish_all(
     until = publish_until(now)
     result = PublishResult(until=until)
     with factory() as session:
-        ids: list[str] = list(session.scalars(metered_rows_query(svc.engine_name)))  # type: ignore[call-overload]
+        ids = _metered_ids(session, svc.engine_name, late_window(svc))
     result.subscriptions = len(ids)
     if on_total is not None:
         on_total(len(ids))

@@ -28,12 +28,12 @@ Window = tuple[str, datetime, datetime]  # (subscription id, start, end)
 _NOTHING: Window = ("", datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC))
 
 
-def _floor_hour(moment: datetime) -> datetime:
+def floor_hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _ceil_hour(moment: datetime) -> datetime:
-    floor = _floor_hour(moment)
+def ceil_hour(moment: datetime) -> datetime:
+    floor = floor_hour(moment)
     return floor if floor == moment else floor + HOUR
 
 
@@ -112,7 +112,7 @@ def billable_counts(session: Session, windows: Sequence[Window]) -> list[int]:
                 if end <= start:
                     continue
                 owner[sub] = index
-                first_full, last_full = _ceil_hour(start), _floor_hour(end)
+                first_full, last_full = ceil_hour(start), floor_hour(end)
                 if first_full >= last_full:  # no whole hour inside: raw events only
                     raw_terms.append((sub, start, end))
                     continue
