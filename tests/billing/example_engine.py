@@ -28,6 +28,7 @@ from tollway.monetization.engine import (
     TierPlan,
     TierSpec,
     UsageRecord,
+    invoice_of,
 )
 from tollway.monetization.periods import Period, period_at
 from tollway.monetization.pricing import PricingPlan, price_period
@@ -133,18 +134,7 @@ class InMemoryEngine:
             if sub == subscription.id and period.start < end <= period.end
         )
         priced = price_period(self.book.plans[plan_id], calls)
-        return EngineInvoice(
-            id=f"in_{subscription.id}_{period.index}",
-            status=status,
-            currency=priced.currency,
-            period_start=period.start,
-            period_end=period.end,
-            lines=priced.lines,
-            subtotal=priced.subtotal,
-            tax=priced.tax,
-            total=priced.total,
-            amount_due=priced.total,
-        )
+        return invoice_of(f"in_{subscription.id}_{period.index}", status, period, priced)
 
     def preview_invoice(
         self, call: EngineCall, subscription: SubscriptionRef, at: datetime

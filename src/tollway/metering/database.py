@@ -215,23 +215,7 @@ SELECT count(*) FROM new"""
 
     def __call__(self, conn: Connection, events: Sequence[UsageEvent]) -> int:
         batch = json.dumps(
-            [
-                (
-                    e.id,
-                    micros(e.time),
-                    e.tenant_id,
-                    e.api_id,
-                    e.application_id,
-                    e.subscription_id,
-                    e.tier,
-                    e.status,
-                    e.billable,
-                    min(e.latency_us, MAX_LATENCY_US),
-                    e.request_bytes,
-                    e.response_bytes,
-                )
-                for e in events
-            ],
+            [_event_row(e, micros(e.time)) for e in events],
             separators=(",", ":"),
         )
         cursor = conn.connection.cursor()  # the driver's cursor: no per-row result processing

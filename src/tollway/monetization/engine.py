@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from sqlalchemy.orm import Session, sessionmaker
 
 from tollway.monetization.periods import Period
-from tollway.monetization.pricing import InvoiceLine, PricingPlan
+from tollway.monetization.pricing import InvoiceLine, PricedPeriod, PricingPlan
 
 if TYPE_CHECKING:
     from tollway.config import Settings
@@ -238,6 +238,37 @@ class EngineInvoice:
     description: str = ""
     # Engine-specific facts shown beside the invoice (e.g. "Hosted Invoice URL").
     extra: Mapping[str, str] = field(default_factory=dict)
+
+
+def invoice_of(
+    invoice_id: str,
+    status: str,
+    period: Period,
+    priced: PricedPeriod,
+    *,
+    customer_name: str = "",
+    customer_email: str | None = None,
+    description: str = "",
+    extra: Mapping[str, str] | None = None,
+) -> EngineInvoice:
+    """The invoice of one period priced by :func:`tollway.monetization.pricing.price_period`
+    (for engines that price with Tollway's own pricing)."""
+    return EngineInvoice(
+        id=invoice_id,
+        status=status,
+        currency=priced.currency,
+        period_start=period.start,
+        period_end=period.end,
+        lines=priced.lines,
+        subtotal=priced.subtotal,
+        tax=priced.tax,
+        total=priced.total,
+        amount_due=priced.total,
+        customer_name=customer_name,
+        customer_email=customer_email,
+        description=description,
+        extra=extra or {},
+    )
 
 
 @runtime_checkable

@@ -28,6 +28,7 @@ from tollway.monetization.currency import format_amount, round_amount
 from tollway.monetization.engine import EngineInvoice
 from tollway.monetization.periods import Period, periods_overlapping
 from tollway.monetization.plans import price_text
+from tollway.monetization.publisher import late_window
 from tollway.monetization.service import MonetizationService
 from tollway.monetization.subscribing import LIVE
 
@@ -283,7 +284,7 @@ def finalize_invoices(svc: MonetizationService, factory: sessionmaker[Session], 
             )
         )
         last_ends = _last_ends(session, [row.id for row in rows])
-    late = timedelta(seconds=svc.settings.monetization.late_usage_window)
+    late = late_window(svc)
     stored = 0
     for row in rows:
         finished, _ = unbilled_periods(row, last_ends.get(row.id), now)

@@ -42,6 +42,7 @@ from tollway.monetization.engine import (
     TierPlan,
     TierSpec,
     UsageRecord,
+    invoice_of,
 )
 from tollway.monetization.periods import Period, period_at
 from tollway.monetization.plans import pricing_from_json, pricing_to_json
@@ -265,17 +266,11 @@ class LedgerEngine:
         priced = price_period(pricing, calls)
         customer = session.get(LedgerCustomer, row.customer_id)
         invoice_id = ledger_id("lin", f"{row.id}:{period.index}")
-        return EngineInvoice(
-            id=invoice_id,
-            status=status,
-            currency=priced.currency,
-            period_start=period.start,
-            period_end=period.end,
-            lines=priced.lines,
-            subtotal=priced.subtotal,
-            tax=priced.tax,
-            total=priced.total,
-            amount_due=priced.total,
+        return invoice_of(
+            invoice_id,
+            status,
+            period,
+            priced,
             customer_name=customer.name if customer else "",
             customer_email=customer.email if customer else None,
             description=f"{api.name} {api.version}: {pricing.plan_type} plan, per {pricing.billing_cycle}",

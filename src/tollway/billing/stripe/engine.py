@@ -146,29 +146,37 @@ class StripeEngine:
         try:
             product = self._plan_product(target, call, plan, call.subkey("product"))
             undo.add("product", lambda: self.catalog.retire_product(target, product))
-            meter = None
-            if plan.pricing.plan_type == "DynamicRate":
-                meter, ours = self.catalog.meter(
-                    target,
-                    plan_event_name(call.tenant, plan.policy_id),
-                    f"{plan.display_name} requests",
-                    call.subkey("meter"),
-                )
-                if ours:
-                    undo.add("meter", lambda: self.catalog.deactivate_meter(target, meter or ""))
-            price = self._price(
-                target,
-                plan.pricing,
-                product,
-                meter,
-                _metadata(tenant=call.tenant.id, policy_id=plan.policy_id, revision=str(plan.revision)),
-                call.subkey("price"),
-                plan.display_name,
-            )
+            meter, price = self._plan_price(target, call, plan, product, undo)
         except Exception:
             undo.run()
             raise
         return EnginePlan(product_id=product, plan_id=price, meter_id=meter)
+
+    def _plan_price(
+        self, target: Target, call: EngineCall, plan: PlanSpec, product: str, undo: Undo
+    ) -> tuple[str | None, str]:
+        """The plan's meter (DynamicRate; a new one is undone on failure) and its new price."""
+        meter = None
+        if plan.pricing.plan_type == "DynamicRate":
+            meter, ours = self.catalog.meter(
+                target,
+                plan_event_name(call.tenant, plan.policy_id),
+                f"{plan.display_name} requests",
+                call.subkey("meter"),
+            )
+            if ours:
+                created = meter
+                undo.add("meter", lambda: self.catalog.deactivate_meter(target, created))
+        price = self._price(
+            target,
+            plan.pricing,
+            product,
+            meter,
+            _metadata(tenant=call.tenant.id, policy_id=plan.policy_id, revision=str(plan.revision)),
+            call.subkey("price"),
+            plan.display_name,
+        )
+        return meter, price
 
     def _plan_product(self, target: Target, call: EngineCall, plan: PlanSpec, key: str) -> str:
         params: dict[str, Any] = {
@@ -199,25 +207,7 @@ class StripeEngine:
             return current
         undo = Undo()
         try:
-            meter = None
-            if plan.pricing.plan_type == "DynamicRate":
-                meter, ours = self.catalog.meter(
-                    target,
-                    plan_event_name(call.tenant, plan.policy_id),
-                    f"{plan.display_name} requests",
-                    call.subkey("meter"),
-                )
-                if ours:
-                    undo.add("meter", lambda: self.catalog.deactivate_meter(target, meter or ""))
-            new_price = self._price(
-                target,
-                plan.pricing,
-                product,
-                meter,
-                _metadata(tenant=call.tenant.id, policy_id=plan.policy_id, revision=str(plan.revision)),
-                call.subkey("price"),
-                plan.display_name,
-            )
+            meter, new_price = self._plan_price(target, call, plan, product, undo)
         except Exception:
             undo.run()
             raise
