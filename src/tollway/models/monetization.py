@@ -130,7 +130,9 @@ class UsagePublishRecord(TimestampMixin, Base):
     """One batch of usage sent to an engine; its key is the idempotency key sent with it."""
 
     __tablename__ = "usage_publish_records"
-    __table_args__ = (Index(None, "mon_subscription_id"),)
+    # Publishing reads a subscription's recent records (window_end) and the few pending ones:
+    # neither may scan every record a subscription ever had.
+    __table_args__ = (Index(None, "mon_subscription_id", "window_end"), Index(None, "state"))
 
     idempotency_key: Mapped[str] = mapped_column(String(190), primary_key=True)
     mon_subscription_id: Mapped[str] = mapped_column(

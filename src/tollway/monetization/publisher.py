@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tollway.db.base import utcnow
@@ -144,21 +144,33 @@ def _plan(
         for row in rows
         if late > timedelta(0) and row.usage_published_until is not None and row.subscription_id is not None
     }
-    # One read of the records: the pending ones, and those a reconciliation may compare with.
-    wanted: ColumnElement[bool] = UsagePublishRecord.state == "pending"
+    # The records a run needs: the pending ones, and the recent ones a reconciliation compares
+    # with. Two reads, each answered by its index, never every record a subscription ever had.
+    columns = (
+        UsagePublishRecord.idempotency_key,
+        UsagePublishRecord.mon_subscription_id,
+        UsagePublishRecord.window_start,
+        UsagePublishRecord.window_end,
+        UsagePublishRecord.quantity,
+        UsagePublishRecord.state,
+    )
+    found = {
+        record.idempotency_key: record
+        for record in session.execute(
+            select(*columns).where(
+                UsagePublishRecord.state == "pending", UsagePublishRecord.mon_subscription_id.in_(ids)
+            )
+        )
+    }
     if lows:
-        wanted = or_(wanted, UsagePublishRecord.window_end > min(lows.values()))
+        recent = select(*columns).where(
+            UsagePublishRecord.mon_subscription_id.in_(list(lows)),
+            UsagePublishRecord.window_end > min(lows.values()),
+        )
+        found.update((record.idempotency_key, record) for record in session.execute(recent))
     pending_end: dict[str, datetime] = {}
     held: dict[str, list[Held]] = defaultdict(list)
-    for mon_id, start, end, quantity, state in session.execute(
-        select(
-            UsagePublishRecord.mon_subscription_id,
-            UsagePublishRecord.window_start,
-            UsagePublishRecord.window_end,
-            UsagePublishRecord.quantity,
-            UsagePublishRecord.state,
-        ).where(UsagePublishRecord.mon_subscription_id.in_(ids), wanted)
-    ):
+    for _, mon_id, start, end, quantity, state in found.values():
         if state == "pending":
             pending_end[mon_id] = max(end, pending_end.get(mon_id, end))
         held[mon_id].append(Held(start, end, quantity))

@@ -647,8 +647,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("usage_publish_records", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_usage_publish_records_mon_subscription_id"), ["mon_subscription_id"], unique=False
+            batch_op.f("ix_usage_publish_records_mon_subscription_id_window_end"),
+            ["mon_subscription_id", "window_end"],
+            unique=False,
         )
+        batch_op.create_index(batch_op.f("ix_usage_publish_records_state"), ["state"], unique=False)
 
     op.create_table(
         "invoice_lines",
