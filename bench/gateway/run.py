@@ -31,6 +31,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -287,7 +288,41 @@ def machine() -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------- main
 
 
-def run(duration: int, workers: int, profile: bool) -> dict[str, Any]:
+def _show(name: str, result: dict[str, Any]) -> None:
+    print(
+        f"{name:18s} {result['rps']:>10.0f} req/s  p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms",
+        flush=True,
+    )
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each figure over the rounds, with every round's figures beside it."""
+    out = dict(runs[0])
+    for key in ("rps", "p50_ms", "p75_ms", "p90_ms", "p99_ms"):
+        values = [r[key] for r in runs if r[key] is not None]
+        out[key] = statistics.median(values) if values else None
+    out["requests"] = sum(r["requests"] for r in runs)
+    out["rounds_rps"] = [r["rps"] for r in runs]
+    out["rounds_p99_ms"] = [r["p99_ms"] for r in runs]
+    return out
+
+
+def storage_lag(database: Path, limit: float = 120.0) -> dict[str, Any]:
+    """Events stored when a run ends, and how long until the count stops growing (all stored)."""
+    at_end = count_events(database)[0]
+    began = last_change = time.monotonic()
+    last = at_end
+    while time.monotonic() - began < limit:
+        time.sleep(0.1)
+        now = count_events(database)[0]
+        if now != last:
+            last, last_change = now, time.monotonic()
+        elif time.monotonic() - last_change >= 1.0:
+            break
+    return {"still_to_store": last - at_end, "stored_within_s": round(last_change - began, 2)}
+
+
+def run(duration: int, workers: int, profile: bool, rounds: int) -> dict[str, Any]:
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed (Debian: apt-get install -y wrk nginx-light)")
@@ -313,36 +348,39 @@ def run(duration: int, workers: int, profile: bool) -> dict[str, Any]:
                 {"Authorization": f"Bearer {token}"},
             ),
         }
-        full: dict[str, Any] = {}
-        for name, (target, headers) in targets.items():
+        for target, headers in targets.values():
             wrk(target, 2, WRK_CONNECTIONS, headers)  # warm-up: connections, pools, caches
-            if profile and name == "tollway":
-                full[name] = profiled_wrk(tollway_pid, target, duration, headers)
-            else:
-                full[name] = wrk(target, duration, WRK_CONNECTIONS, headers)
-            print(
-                f"{name:8s} {full[name]['rps']:>10.0f} req/s  p50 {full[name]['p50_ms']} ms  "
-                f"p99 {full[name]['p99_ms']} ms",
-                flush=True,
-            )
+        # Rounds alternate the targets, so a slow spell of the machine does not favour one of them;
+        # each figure is the median of its rounds.
+        full_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+        lags: list[dict[str, Any]] = []
+        for round_ in range(rounds):
+            for name, (target, headers) in targets.items():
+                if profile and name == "tollway" and round_ == 0:
+                    result = profiled_wrk(tollway_pid, target, duration, headers)
+                else:
+                    result = wrk(target, duration, WRK_CONNECTIONS, headers)
+                full_runs[name].append(result)
+                _show(name, result)
+                if name == "tollway":
+                    lags.append(storage_lag(database))
+        full = {name: median_of(runs) for name, runs in full_runs.items()}
 
         half_rate = full["tollway"]["rps"] / 2
         # rate ~ connections / (delay + latency); latency is well under a millisecond here.
         connections = max(2, round(half_rate * (HALF_LOAD_DELAY_MS + 0.15) / 1000))
         script = work / "delay.lua"
         script.write_text(DELAY_SCRIPT)
-        half: dict[str, Any] = {}
-        for name, (target, headers) in targets.items():
-            half[name] = wrk(target, duration, connections, headers, script)
-            print(
-                f"half-load {name:8s} {half[name]['rps']:>8.0f} req/s  p50 {half[name]['p50_ms']} ms  "
-                f"p99 {half[name]['p99_ms']} ms",
-                flush=True,
-            )
+        half_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+        for _ in range(rounds):
+            for name, (target, headers) in targets.items():
+                half_runs[name].append(wrk(target, duration, connections, headers, script))
+                _show(f"half-load {name}", half_runs[name][-1])
+        half = {name: median_of(runs) for name, runs in half_runs.items()}
 
-        time.sleep(1.0)  # the gateway flushes every 50 ms; give the last batches time to land
+        lags.append(storage_lag(database))
         events, rolled = count_events(database)
-    wrk_total = sum(r["requests"] for r in (full["tollway"], half["tollway"]))
+        requests = sum(r["requests"] for runs in (full_runs["tollway"], half_runs["tollway"]) for r in runs)
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
@@ -350,6 +388,7 @@ def run(duration: int, workers: int, profile: bool) -> dict[str, Any]:
             "wrk_threads": WRK_THREADS,
             "wrk_connections": WRK_CONNECTIONS,
             "duration_s": duration,
+            "rounds": rounds,
             "tollway_workers": workers,
             "nginx_proxy_workers": workers,
             "backend": "nginx, 1 worker, return 200",
@@ -361,9 +400,12 @@ def run(duration: int, workers: int, profile: bool) -> dict[str, Any]:
         "added_p99_ms_vs_backend": round(half["tollway"]["p99_ms"] - half["backend"]["p99_ms"], 3),
         "added_p99_ms_vs_nginx": round(half["tollway"]["p99_ms"] - half["nginx"]["p99_ms"], 3),
         "metering": {
-            "requests_completed_by_wrk": wrk_total,
+            "requests_completed_by_wrk": requests,
             "usage_events_stored": events,
             "rolled_up": rolled,
+            # After each full-load Tollway run (and at the end): how many events the spool writer
+            # still had to store when wrk stopped, and how long it took.
+            "storage_lag": lags,
         },
     }
 
@@ -413,10 +455,13 @@ def write_results(result: dict[str, Any]) -> Path:
         f"{result['machine']['kernel']}, Python {result['machine']['python']}, {result['machine']['nginx']}, "
         f"{result['machine']['wrk']}. Everything (wrk, backend, proxy) shares these cores.",
         "",
+        f"Each target ran {result['settings']['rounds']} times, the targets taking turns; the tables give "
+        "the median of the rounds (every round's figure in the last column).",
+        "",
         f"## Full load: wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{result['settings']['duration_s']}s",
         "",
-        "| target | requests/s | p50 ms | p99 ms |",
-        "|---|---:|---:|---:|",
+        "| target | requests/s | p50 ms | p99 ms | rounds (requests/s) |",
+        "|---|---:|---:|---:|---|",
     ]
     labels = {
         "backend": "(a) backend directly",
@@ -425,7 +470,8 @@ def write_results(result: dict[str, Any]) -> Path:
     }
     for name, label in labels.items():
         row = full[name]
-        lines.append(f"| {label} | {row['rps']:.0f} | {row['p50_ms']} | {row['p99_ms']} |")
+        rounds = ", ".join(f"{rps:.0f}" for rps in row["rounds_rps"])
+        lines.append(f"| {label} | {row['rps']:.0f} | {row['p50_ms']} | {row['p99_ms']} | {rounds} |")
     lines += [
         "",
         f"Tollway / nginx throughput: **{result['ratio_tollway_to_nginx']}** (target >= 0.5). "
@@ -434,12 +480,13 @@ def write_results(result: dict[str, Any]) -> Path:
         "",
         f"## Half of Tollway's throughput ({result['settings']['half_load']})",
         "",
-        "| target | requests/s | p50 ms | p99 ms |",
-        "|---|---:|---:|---:|",
+        "| target | requests/s | p50 ms | p99 ms | rounds (p99 ms) |",
+        "|---|---:|---:|---:|---|",
     ]
     for name, label in labels.items():
         row = half[name]
-        lines.append(f"| {label} | {row['rps']:.0f} | {row['p50_ms']} | {row['p99_ms']} |")
+        rounds = ", ".join(str(p99) for p99 in row["rounds_p99_ms"])
+        lines.append(f"| {label} | {row['rps']:.0f} | {row['p50_ms']} | {row['p99_ms']} | {rounds} |")
     metering = result["metering"]
     lines += [
         "",
@@ -449,6 +496,13 @@ def write_results(result: dict[str, Any]) -> Path:
         f"Metering: wrk completed {metering['requests_completed_by_wrk']} requests through Tollway "
         f"(measured runs, warm-up excluded); {metering['usage_events_stored']} usage events are stored "
         f"(warm-up included), {metering['rolled_up']} counted in the hourly rollups.",
+        "",
+        "Storage lag (the spool writer reads at idle CPU priority): when each full-load Tollway run ended, "
+        + "; ".join(
+            f"{lag['still_to_store']} events were still to store, all stored in {lag['stored_within_s']} s"
+            for lag in metering["storage_lag"][:-1]
+        )
+        + ". The next run started after that.",
         "",
     ]
     md_path = RESULTS / f"gateway-{day}.md"
@@ -460,10 +514,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each target; medians are reported")
     parser.add_argument("--profile", action="store_true", help="py-spy flame graph of one worker")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    result = run(args.duration, args.workers, args.profile)
+    result = run(args.duration, args.workers, args.profile, args.rounds)
     print(json.dumps(result, indent=2))
     if not args.no_write:
         print(f"written: {write_results(result)}")

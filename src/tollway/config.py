@@ -106,7 +106,13 @@ class MeteringSettings(_Section):
     # (bench/billing); a batch is sent every flush_interval anyway, so light load is not delayed.
     batch_size: int = Field(5000, ge=1)
     flush_interval: float = Field(0.05, gt=0, description="seconds")
+    # Events a gateway process may have spooled and not stored before it answers new calls 503.
     buffer_limit: int = Field(1_000_000, ge=1000)
+    # The spool writer process of a gateway with workers > 1 (tollway.metering.priority): "idle"
+    # reads the spool on CPU time the gateway does not want; behind for writer_max_lag seconds,
+    # it takes its share like any process.
+    writer_priority: Literal["idle", "normal"] = "idle"
+    writer_max_lag: float = Field(30.0, ge=0, description="seconds")
     nats_url: str = "nats://127.0.0.1:4222"
 
 

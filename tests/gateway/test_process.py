@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from tests.gateway.support import Backend, World, add_app, add_policy, bearer, subscribe, wait_until
 from tests.support.servers import free_port
-from tollway.models.usage import UsageEvent
+from tollway.models.usage import UsageEvent, UsageRollup
 from tollway.runtime import Runtime
 
 TOLLWAY = [sys.executable, "-m", "tollway"]
@@ -84,9 +84,29 @@ def stored(runtime: Runtime, billable_only: bool = False) -> int:
         return int(session.scalar(query) or 0)
 
 
-def workers_of(parent: int) -> list[int]:
+def children_of(parent: int) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(parent), "-f", "spawn_main"], capture_output=True, text=True)
     return [int(pid) for pid in found.stdout.split()]
+
+
+def spooling(spool: Path) -> set[int]:
+    """The processes with a spool segment: the workers (each opens one as it starts)."""
+    return {int(path.name.split("-")[0]) for path in spool.glob("*.spool")}
+
+
+def rolled_up(runtime: Runtime) -> int:
+    with runtime.session_factory() as session:
+        return int(session.scalar(select(func.sum(UsageRollup.total_count))) or 0)
+
+
+def workers_of(parent: int, spool: Path) -> list[int]:
+    return [pid for pid in children_of(parent) if pid in spooling(spool)]
+
+
+def writer_of(parent: int, spool: Path) -> int:
+    """The spool writer: the supervisor's one child that does not spool."""
+    (writer,) = [pid for pid in children_of(parent) if pid not in spooling(spool)]
+    return writer
 
 
 class Load:
@@ -129,9 +149,11 @@ def test_gateway_alone_with_workers_serves_and_a_graceful_stop_stores_every_even
 ) -> None:
     port = free_port()
     proc = start_gateway(runtime, tmp_path, port, workers=2)
+    spool = tmp_path / "node" / "spool"
     try:
         wait_serving(port, proc, workers=2)
-        assert len(workers_of(proc.pid)) == 2
+        assert len(children_of(proc.pid)) == 3  # two workers and the spool writer
+        assert len(workers_of(proc.pid, spool)) == 2
         with Load(f"http://127.0.0.1:{port}", world.tokens["app1"]) as load:
             time.sleep(1.5)
     finally:
@@ -144,16 +166,16 @@ def test_gateway_alone_with_workers_serves_and_a_graceful_stop_stores_every_even
     # 404 of the readiness probe).
     assert stored(runtime, billable_only=True) == answered
     assert stored(runtime) == answered + 1
-    assert not list((tmp_path / "node" / "spool").glob("*.spool"))
+    assert not list(spool.iterdir())  # every segment sealed, stored and deleted
 
 
 def test_a_killed_worker_loses_no_event_of_an_answer_a_client_received(
     runtime: Runtime, backend: Backend, world: World, tmp_path: Path
 ) -> None:
-    """kill -9 in the middle of traffic: the spool keeps every event; the restarted worker stores them."""
+    """kill -9 in the middle of traffic: the spool keeps every event; the spool writer stores them."""
     port = free_port()
-    # Batches go to the database every 30 s: the killed worker surely dies with events unstored.
-    extra = "[metering]\nflush_interval = 30\nbatch_size = 1000000\n"
+    # The writer stores every 8 s (once at start): the killed worker surely dies with events unstored.
+    extra = "[metering]\nflush_interval = 8\nbatch_size = 1000000\n"
     proc = start_gateway(runtime, tmp_path, port, workers=2, extra=extra)
     try:
         wait_serving(port, proc, workers=2)
@@ -163,9 +185,9 @@ def test_a_killed_worker_loses_no_event_of_an_answer_a_client_received(
             # The kernel spreads connections over the workers: kill one that has been serving.
             orphan = max(spool.glob("*.spool"), key=lambda path: path.stat().st_size)
             victim = int(orphan.name.split("-")[0])
-            assert orphan.stat().st_size > 0 and victim in workers_of(proc.pid)
+            assert orphan.stat().st_size > 0 and victim in workers_of(proc.pid, spool)
             os.kill(victim, signal.SIGKILL)
-            # The supervisor starts a new worker, which replays the dead one's spool and deletes it.
+            # The writer stores the dead one's spool and deletes it; the supervisor starts a new worker.
             wait_until(lambda: not orphan.exists(), 20)
             time.sleep(0.5)
     finally:
@@ -182,6 +204,34 @@ def test_a_killed_worker_loses_no_event_of_an_answer_a_client_received(
     # (the backend answered, the gateway died before reading it) are sent but not metered.
     assert received <= metered <= sent
     assert sent - metered <= 6
+
+
+def test_a_killed_spool_writer_is_restarted_and_counts_nothing_twice(
+    runtime: Runtime, backend: Backend, world: World, tmp_path: Path
+) -> None:
+    port = free_port()
+    proc = start_gateway(runtime, tmp_path, port, workers=2)
+    spool = tmp_path / "node" / "spool"
+    try:
+        wait_serving(port, proc, workers=2)
+        with Load(f"http://127.0.0.1:{port}", world.tokens["app1"]) as load:
+            time.sleep(0.7)
+            writer = writer_of(proc.pid, spool)
+            os.kill(writer, signal.SIGKILL)
+            wait_until(lambda: len(children_of(proc.pid)) == 3 and writer not in children_of(proc.pid), 20)
+            time.sleep(0.7)
+        # The new writer read the live segments from their start again: each event counted once.
+        answered = load.received[200]
+        wait_until(lambda: stored(runtime, billable_only=True) == answered, 20, step=0.1)
+        assert rolled_up(runtime) == answered
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out.decode()
+    assert f"gateway spool writer {writer} exited with -9; restarting" in out.decode()
+    assert answered > 100 and sum(load.received.values()) == answered
+    assert stored(runtime, billable_only=True) == rolled_up(runtime) == answered
+    assert not list(spool.iterdir())
 
 
 def test_a_quota_holds_exactly_across_worker_processes(

@@ -117,7 +117,7 @@ class Gateway:
         status = exchange.status
         billable = exchange.from_backend and self.billable[status // 100 % 10]
         self.recorder.record(
-            time.time(),
+            time.time_ns() // 1000,
             exchange.tenant_id,
             route.id if route is not None else None,
             exchange.app_id,

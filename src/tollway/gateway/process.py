@@ -2,10 +2,15 @@
 
 With ``[gateway] workers = N > 1`` the parent spawns N worker processes that each bind the port
 with ``SO_REUSEPORT`` (the kernel spreads connections over them) and each have their own
-snapshot, metering buffer and spool; the plan-limit counters are one table in shared memory the
-parent creates and every worker uses (:mod:`tollway.gateway.shared_limits`), so limits hold
-across workers exactly. Workers ignore SIGINT and stop gracefully on SIGTERM, which the parent
-sends when it stops; a worker that dies is restarted and the new one replays the dead one's spool.
+snapshot and spool; the plan-limit counters are one table in shared memory the parent creates
+and every worker uses (:mod:`tollway.gateway.shared_limits`), so limits hold across workers
+exactly. One more process, the spool writer, stores the events of every worker's spool
+(:mod:`tollway.metering.writer`): the database work never shares a worker's GIL, and one writer
+per node means one batch per transaction instead of the workers contending for the write lock.
+
+Workers ignore SIGINT and stop gracefully on SIGTERM, which the parent sends when it stops; the
+writer is stopped after them and stores what they spooled last. A process that dies is
+restarted; the writer stores a dead worker's spool.
 """
 
 from __future__ import annotations
@@ -16,18 +21,23 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from multiprocessing.process import BaseProcess
 
 from tollway.config import Settings
 from tollway.db.session import make_engine
-from tollway.gateway.server import bind_socket, run_gateway
+from tollway.gateway.server import SHUTDOWN_GRACE, bind_socket, make_sink, run_gateway
 from tollway.gateway.shared_limits import SharedCounterTable
+from tollway.metering.priority import WriterPriority
+from tollway.metering.progress import StoreProgress
+from tollway.metering.writer import SpoolWriter, drain, write_until
 from tollway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 WORKER_STOP_TIMEOUT = 30.0
+WRITER_STOP_TIMEOUT = 30.0  # the writer's own drain gives up after SHUTDOWN_GRACE
 
 
 async def start_gateway(runtime: Runtime) -> None:
@@ -62,55 +72,89 @@ async def run_standalone(settings: Settings) -> None:
         engine.dispose()
 
 
-def _spawn(settings_json: str, host: str, port: int, limits: SharedCounterTable) -> BaseProcess:
+def _spawn_worker(
+    settings_json: str, host: str, port: int, limits: SharedCounterTable, progress: StoreProgress, slot: int
+) -> BaseProcess:
     process = multiprocessing.get_context("spawn").Process(
-        target=worker_main, args=(settings_json, host, port, os.getpid(), limits), daemon=False
+        target=worker_main,
+        args=(settings_json, host, port, os.getpid(), limits, progress, slot),
+        daemon=False,
     )
     process.start()
     return process
 
 
+def _spawn_writer(settings_json: str, progress: StoreProgress) -> BaseProcess:
+    process = multiprocessing.get_context("spawn").Process(
+        target=writer_main, args=(settings_json, os.getpid(), progress), daemon=False
+    )
+    process.start()
+    return process
+
+
+class _Restarts:
+    """A process that keeps dying at start-up (bad config, database down) is restarted with
+    growing pauses rather than in a tight loop."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.quick_deaths = 0
+
+    async def pause(self) -> None:
+        self.quick_deaths = self.quick_deaths + 1 if time.monotonic() - self.started < 10 else 0
+        if self.quick_deaths > 1:
+            await asyncio.sleep(min(30.0, 2.0 ** (self.quick_deaths - 1)))
+        self.started = time.monotonic()
+
+
 async def supervise_workers(settings: Settings, host: str, port: int) -> None:
-    """Run ``workers`` gateway processes until cancelled, then stop them gracefully."""
+    """Run ``workers`` gateway processes and their spool writer until cancelled, then stop them
+    gracefully (the workers first, so the writer stores what they spooled last)."""
     bind_socket(host, port, reuse_port=True).close()  # fail here, clearly, if the port is taken
     payload = settings.model_dump_json()
-    # Kept for the supervisor's lifetime: restarted workers attach to the same counters.
+    # Kept for the supervisor's lifetime: restarted processes attach to the same tables.
     limits = SharedCounterTable(settings.gateway.limit_slots)
-    workers = [_spawn(payload, host, port, limits) for _ in range(settings.gateway.workers)]
-    started = [time.monotonic()] * len(workers)
-    quick_deaths = [0] * len(workers)
-    log.info("gateway: %d worker processes on port %d", len(workers), port)
+    progress = StoreProgress(settings.gateway.workers)
+    writer = _spawn_writer(payload, progress)
+    writer_restarts = _Restarts()
+    workers = [
+        _spawn_worker(payload, host, port, limits, progress, slot) for slot in range(settings.gateway.workers)
+    ]
+    restarts = [_Restarts() for _ in workers]
+    log.info("gateway: %d worker processes on port %d and a spool writer", len(workers), port)
     try:
         while True:
             await asyncio.sleep(0.2)
-            for index, worker in enumerate(workers):
+            if not writer.is_alive():
+                log.error("gateway spool writer %s exited with %s; restarting", writer.pid, writer.exitcode)
+                await writer_restarts.pause()
+                writer = _spawn_writer(payload, progress)
+            for slot, worker in enumerate(workers):
                 if worker.is_alive():
                     continue
                 log.error("gateway worker %s exited with %s; restarting", worker.pid, worker.exitcode)
                 if await asyncio.to_thread(limits.free_lock_of_dead_worker):
                     log.warning("gateway worker %s died holding the limit counters' lock; freed", worker.pid)
-                # A worker that keeps dying at start-up (bad config, database down) is restarted
-                # with growing pauses rather than in a tight loop.
-                quick_deaths[index] = quick_deaths[index] + 1 if time.monotonic() - started[index] < 10 else 0
-                if quick_deaths[index] > 1:
-                    await asyncio.sleep(min(30.0, 2.0 ** (quick_deaths[index] - 1)))
-                workers[index] = _spawn(payload, host, port, limits)
-                started[index] = time.monotonic()
+                await restarts[slot].pause()
+                workers[slot] = _spawn_worker(payload, host, port, limits, progress, slot)
     finally:
         for worker in workers:
             if worker.is_alive():
-                worker.terminate()  # SIGTERM: drain, flush, exit
-        await asyncio.to_thread(_join, workers)
+                worker.terminate()  # SIGTERM: drain, spool, exit
+        await asyncio.to_thread(_join, workers, WORKER_STOP_TIMEOUT)
+        if writer.is_alive():
+            writer.terminate()  # SIGTERM: store every sealed segment, exit
+        await asyncio.to_thread(_join, [writer], WRITER_STOP_TIMEOUT)
 
 
-def _join(workers: list[BaseProcess]) -> None:
-    deadline = time.monotonic() + WORKER_STOP_TIMEOUT
-    for worker in workers:
-        worker.join(max(0.0, deadline - time.monotonic()))
-        if worker.is_alive():
-            log.error("gateway worker %s did not stop in time; killing it", worker.pid)
-            worker.kill()
-            worker.join()
+def _join(processes: list[BaseProcess], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            log.error("gateway process %s did not stop in time; killing it", process.pid)
+            process.kill()
+            process.join()
 
 
 _stop_requested = False
@@ -122,7 +166,13 @@ def _early_sigterm(signum: int, frame: object) -> None:
 
 
 def worker_main(
-    settings_json: str, host: str, port: int, parent_pid: int, limits: SharedCounterTable
+    settings_json: str,
+    host: str,
+    port: int,
+    parent_pid: int,
+    limits: SharedCounterTable,
+    progress: StoreProgress,
+    slot: int,
 ) -> None:
     """Entry point of a spawned worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
@@ -134,13 +184,19 @@ def worker_main(
     try:
         import uvloop
 
-        uvloop.run(_worker(settings, host, port, parent_pid, limits))
+        uvloop.run(_worker(settings, host, port, parent_pid, limits, progress, slot))
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
-        asyncio.run(_worker(settings, host, port, parent_pid, limits))
+        asyncio.run(_worker(settings, host, port, parent_pid, limits, progress, slot))
 
 
 async def _worker(
-    settings: Settings, host: str, port: int, parent_pid: int, limits: SharedCounterTable
+    settings: Settings,
+    host: str,
+    port: int,
+    parent_pid: int,
+    limits: SharedCounterTable,
+    progress: StoreProgress,
+    slot: int,
 ) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -157,8 +213,45 @@ async def _worker(
     engine = make_engine(settings.database_url, pool_size=4)
     try:
         await run_gateway(
-            settings, engine, host=host, port=port, reuse_port=True, stop=stop, shared_limits=limits
+            settings,
+            engine,
+            host=host,
+            port=port,
+            reuse_port=True,
+            stop=stop,
+            shared_limits=limits,
+            progress=progress,
+            slot=slot,
         )
     finally:
         watcher.cancel()
+        engine.dispose()
+
+
+def writer_main(settings_json: str, parent_pid: int, progress: StoreProgress) -> None:
+    """Entry point of the spool writer process: store until SIGTERM (or orphaned), then drain."""
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    from tollway.logging_setup import configure_logging
+
+    configure_logging()
+    settings = Settings.model_validate_json(settings_json)
+    engine = make_engine(settings.database_url, pool_size=2)
+    writer = SpoolWriter(
+        settings.server.data_dir / "spool",
+        make_sink(settings, engine),
+        batch_size=settings.metering.batch_size,
+        progress=progress,
+        priority=WriterPriority(
+            settings.metering.writer_max_lag, enabled=settings.metering.writer_priority == "idle"
+        ),
+    )
+    try:
+        # An orphaned writer (supervisor killed) stops too; its workers stop by themselves.
+        write_until(writer, settings.metering.flush_interval, stop, lambda: os.getppid() == parent_pid)
+        drain(writer, SHUTDOWN_GRACE)
+    finally:
+        writer.close()
+        writer.sink.close()
         engine.dispose()

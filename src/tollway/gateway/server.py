@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import socket
 import ssl
 import sys
@@ -22,8 +23,10 @@ from tollway.gateway.proxy import ClientConnection
 from tollway.gateway.shared_limits import SharedCounterTable, SharedLimiter
 from tollway.metering.database import DatabaseSink
 from tollway.metering.events import UsageSink
+from tollway.metering.progress import StoreProgress
 from tollway.metering.recorder import UsageRecorder
-from tollway.metering.spool import Spool, recover
+from tollway.metering.spool import Spool
+from tollway.metering.writer import SpoolWriter, drain, write_forever
 
 log = logging.getLogger(__name__)
 
@@ -74,34 +77,35 @@ async def run_gateway(
     stop: asyncio.Event | None = None,
     on_ready: Callable[[Gateway, int], None] | None = None,
     shared_limits: SharedCounterTable | None = None,
+    progress: StoreProgress | None = None,
+    slot: int = 0,
 ) -> None:
-    """Serve until ``stop`` is set or the task is cancelled; then drain and flush every event.
+    """Serve until ``stop`` is set or the task is cancelled; then drain and store every event.
 
     ``shared_limits``: the limit counters of the worker processes of one gateway; without it this
-    process counts alone (the fastest: no lock).
+    process counts alone (the fastest: no lock). ``progress``: given to the worker processes of a
+    supervisor, whose spool writer process stores their events; without it this process runs a
+    spool writer of its own, in a thread.
     """
-    # The metering thread holds the GIL while it builds a batch; Python's default 5 ms switch
+    # A writer thread holds the GIL while it builds a batch; Python's default 5 ms switch
     # interval would then stall the event loop (and every request's latency) for up to 5 ms.
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
     host = host or settings.server.host
     port = settings.server.gateway_port if port is None else port
     gw_settings, metering = settings.gateway, settings.metering
-    sink = make_sink(settings, engine)
     spool_dir = settings.server.data_dir / "spool"
-    recovered = await asyncio.to_thread(recover, spool_dir, sink, metering.batch_size)
-    if recovered:
-        log.warning("stored %d usage events left by a gateway that stopped abruptly", recovered)
+    writer: SpoolWriter | None = None
+    if progress is None:
+        progress = StoreProgress(1)
+        writer = SpoolWriter(
+            spool_dir, make_sink(settings, engine), batch_size=metering.batch_size, progress=progress
+        )
     load = functools.partial(snapshot_loader.load_snapshot, engine, gw_settings.backend_timeout)
     snapshot = await asyncio.to_thread(load)
     spool = Spool(spool_dir)
     spool.open()
-    recorder = UsageRecorder(
-        sink,
-        batch_size=metering.batch_size,
-        flush_interval=metering.flush_interval,
-        buffer_limit=metering.buffer_limit,
-        spool=spool,
-    )
+    progress.claim(slot, os.getpid())
+    recorder = UsageRecorder(spool, progress, slot, buffer_limit=metering.buffer_limit)
     tls = server_tls(settings)
     gateway = Gateway(
         snapshot=snapshot,
@@ -120,11 +124,12 @@ async def run_gateway(
     sock = bind_socket(host, port, reuse_port=reuse_port)
     server = await loop.create_server(lambda: ClientConnection(gateway), sock=sock, ssl=tls)
     tasks = [
-        asyncio.create_task(recorder.run()),
         asyncio.create_task(gateway.refresh_forever()),
         asyncio.create_task(gateway.resolve_credentials_forever()),
         asyncio.create_task(gateway.sweep_forever()),
     ]
+    if writer is not None:
+        tasks.append(asyncio.create_task(write_forever(writer, metering.flush_interval)))
     bound = sock.getsockname()[1]
     log.info("gateway on %s://%s:%d", "https" if tls else "http", host, bound)
     if on_ready is not None:
@@ -135,13 +140,17 @@ async def run_gateway(
     except asyncio.CancelledError:
         cancelled = True
     finally:
-        await _shutdown(server, gateway, recorder, tasks)
+        await _shutdown(server, gateway, recorder, writer, tasks)
     if cancelled:
         raise asyncio.CancelledError
 
 
 async def _shutdown(
-    server: asyncio.Server, gateway: Gateway, recorder: UsageRecorder, tasks: list[asyncio.Task[None]]
+    server: asyncio.Server,
+    gateway: Gateway,
+    recorder: UsageRecorder,
+    writer: SpoolWriter | None,
+    tasks: list[asyncio.Task[None]],
 ) -> None:
     server.close()
     give_up = asyncio.get_running_loop().time() + SHUTDOWN_GRACE
@@ -157,6 +166,12 @@ async def _shutdown(
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.gather(*tasks, return_exceptions=True)
-    stored_all = await recorder.close()
+    spooled = recorder.close()
     gateway.close_pools()
+    if writer is None:  # the supervisor's writer process stores the sealed spool
+        log.info("gateway worker stopped; usage events %s", "all spooled" if spooled else "NOT all spooled")
+        return
+    stored_all = await asyncio.to_thread(drain, writer, SHUTDOWN_GRACE)
+    writer.close()
+    writer.sink.close()
     log.info("gateway stopped; usage events %s", "all stored" if stored_all else "kept in the spool")
