@@ -105,6 +105,7 @@ class MeteringSettings(_Section):
     # 5,000: PostgreSQL and SQLite store ~2x the events/s per transaction than with 1,000
     # (bench/billing); a batch is sent every flush_interval anyway, so light load is not delayed.
     batch_size: int = Field(5000, ge=1)
+    # The most the spool writer waits between passes (while events come: 5 ms).
     flush_interval: float = Field(0.05, gt=0, description="seconds")
     # Events a gateway process may have spooled and not stored before it answers new calls 503.
     buffer_limit: int = Field(1_000_000, ge=1000)
