@@ -13,8 +13,9 @@ One run, one machine, the same wrk settings for every target (2 threads, 32 conn
 
 Then the latency at half of Tollway's measured throughput: wrk has no fixed-rate mode (wrk2 is
 not packaged), so each connection waits ``delay()`` = 2 ms between requests (a Lua script) and the
-number of connections sets the offered rate (rate ~ connections / (2 ms + latency)). The same
-offered load goes to all three targets; "added p99" is Tollway's p99 minus the backend's.
+number of connections sets the rate (rate ~ connections / (2 ms + latency)); short runs find the
+number at which Tollway serves half its throughput. The same connections go to all three
+targets; "added p99" is Tollway's p99 minus the backend's.
 
 Results go to bench/results/gateway-<date>.json and .md. Loopback only; every process this
 script starts is stopped when it ends.
@@ -46,6 +47,7 @@ RESULTS = ROOT / "bench" / "results"
 WRK_THREADS = 2
 WRK_CONNECTIONS = 32
 HALF_LOAD_DELAY_MS = 2
+MAX_HALF_LOAD_CONNECTIONS = 512
 
 
 def free_port() -> int:
@@ -307,6 +309,22 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def calibrate(target: tuple[str, dict[str, str]], rate: float, script: Path) -> int:
+    """Connections at which Tollway, with ``delay()`` between requests, serves about ``rate``.
+
+    Each connection makes 1 / (delay + latency) requests a second; the latency is Tollway's own,
+    so the count is found by measuring (short runs, scaled towards the rate).
+    """
+    url, headers = target
+    connections = max(2, round(rate * (HALF_LOAD_DELAY_MS + 0.5) / 1000))
+    for _ in range(3):
+        achieved = wrk(url, 3, connections, headers, script)["rps"]
+        if abs(achieved - rate) <= 0.05 * rate:
+            break
+        connections = max(2, min(MAX_HALF_LOAD_CONNECTIONS, round(connections * rate / achieved)))
+    return connections
+
+
 def storage_lag(database: Path, limit: float = 120.0) -> dict[str, Any]:
     """Events stored when a run ends, and how long until the count stops growing (all stored)."""
     at_end = count_events(database)[0]
@@ -367,10 +385,9 @@ def run(duration: int, workers: int, profile: bool, rounds: int) -> dict[str, An
         full = {name: median_of(runs) for name, runs in full_runs.items()}
 
         half_rate = full["tollway"]["rps"] / 2
-        # rate ~ connections / (delay + latency); latency is well under a millisecond here.
-        connections = max(2, round(half_rate * (HALF_LOAD_DELAY_MS + 0.15) / 1000))
         script = work / "delay.lua"
         script.write_text(DELAY_SCRIPT)
+        connections = calibrate(targets["tollway"], half_rate, script)
         half_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         for _ in range(rounds):
             for name, (target, headers) in targets.items():
