@@ -9,10 +9,11 @@ How "not stored yet" is decided depends on the database:
   psycopg adapts Python lists element by element in Python, 8 ms a batch), the events go in with
   ``ON CONFLICT DO NOTHING RETURNING``, and the rollups are upserted from exactly the returned
   rows in the same statement. The unique index decides which racing insert wins.
-* SQLite: ``BEGIN IMMEDIATE`` takes the database's single write lock first, so the ids found
-  already stored by a ``SELECT`` stay true until commit; the new events and their rollups then go
-  through ``executemany`` with one compiled single-row statement (measured twice as fast as
-  multi-row ``VALUES ... RETURNING``).
+* SQLite: ``BEGIN IMMEDIATE`` takes the database's single write lock first; the batch goes in
+  with a plain ``INSERT`` (``executemany``, one compiled single-row statement: measured twice as
+  fast as multi-row ``VALUES ... RETURNING``) inside a savepoint. A stored id fails it: the
+  savepoint is rolled back, a ``SELECT`` finds the stored ids (true until commit, under the
+  lock) and only the others go in. The rollups are added for exactly the events inserted.
 * MariaDB: ``INSERT IGNORE ... RETURNING id`` in statements of 500 rows, rollups aggregated here.
 
 This runs for every request the gateway serves, so it speaks to the driver directly with
@@ -24,6 +25,7 @@ reads agree.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -80,16 +82,15 @@ class _SqliteTime:
     """SQLite keeps datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text (SQLAlchemy's format)."""
 
     def __init__(self) -> None:
-        self._minute = -1
+        self._second = -1
         self._prefix = ""
 
     def __call__(self, us: int) -> str:
         seconds, fraction = divmod(us, 1_000_000)
-        minute = seconds // 60
-        if minute != self._minute:  # events of one batch share their minute: format it once
-            self._minute = minute
-            self._prefix = (EPOCH + timedelta(minutes=minute)).strftime("%Y-%m-%d %H:%M:")
-        return f"{self._prefix}{seconds % 60:02d}.{fraction:06d}"
+        if seconds != self._second:  # events of one batch share their second: format it once
+            self._second = seconds
+            self._prefix = (EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S.")
+        return f"{self._prefix}{fraction:06d}"
 
 
 def _naive_utc(us: int) -> datetime:
@@ -252,21 +253,42 @@ class _SqliteWriter:
                 raw.execute(pragma)
             pooled.info[_TUNED] = True
         if not raw.in_transaction:
-            # The write lock before the read: no other writer can store these ids until commit.
+            # The write lock first: no other writer can store these ids until commit.
             raw.execute("BEGIN IMMEDIATE")
+        to_time = _SqliteTime()
+        stamps = [micros(e.time) for e in events]
+        # Optimistic: a batch is nearly always new, so it goes in without looking for its ids
+        # first; a stored id fails the plain INSERT, and only then are the stored ones looked up.
+        raw.execute("SAVEPOINT fresh")
+        try:
+            raw.executemany(
+                self._insert, [_event_row(e, to_time(us)) for e, us in zip(events, stamps, strict=True)]
+            )
+        except sqlite3.IntegrityError:
+            raw.execute("ROLLBACK TO fresh")
+            raw.execute("RELEASE fresh")
+            events, stamps = self._unstored(raw, events, stamps)
+            if not events:
+                return 0
+            raw.executemany(
+                self._insert, [_event_row(e, to_time(us)) for e, us in zip(events, stamps, strict=True)]
+            )
+        else:
+            raw.execute("RELEASE fresh")
+        raw.executemany(self._upsert, _rollup_rows(events, stamps, to_time))
+        return len(events)
+
+    def _unstored(
+        self, raw: Any, events: Sequence[UsageEvent], stamps: list[int]
+    ) -> tuple[list[UsageEvent], list[int]]:
+        """The events (and their stamps) whose id is not stored yet; the write lock keeps it true."""
         stored: set[str] = set()
         for start in range(0, len(events), ROWS_PER_STATEMENT):
             ids = [e.id for e in events[start : start + ROWS_PER_STATEMENT]]
             sql = self._stored + "(" + ", ".join(["?"] * len(ids)) + ")"
             stored.update(row[0] for row in raw.execute(sql, ids))
-        new = [e for e in events if e.id not in stored] if stored else events
-        if not new:
-            return 0
-        to_time = _SqliteTime()
-        stamps = [micros(e.time) for e in new]
-        raw.executemany(self._insert, [_event_row(e, to_time(us)) for e, us in zip(new, stamps, strict=True)])
-        raw.executemany(self._upsert, _rollup_rows(new, stamps, to_time))
-        return len(new)
+        kept = [(e, us) for e, us in zip(events, stamps, strict=True) if e.id not in stored]
+        return [e for e, _ in kept], [us for _, us in kept]
 
 
 class _MysqlWriter:

@@ -76,7 +76,18 @@ def encode(event: UsageEvent) -> bytes:
 
 def decode(line: bytes) -> UsageEvent | None:
     """An event from one spool line (without its newline); None for a torn or foreign line."""
-    parts = line.decode("utf-8", "replace").split("\t")
+    return _parse(line.decode("utf-8", "replace"))
+
+
+def decode_lines(chunk: bytes) -> list[UsageEvent | None]:
+    """The events of whole lines (``chunk`` ends with a newline), decoded as one text."""
+    texts = chunk.decode("utf-8", "replace").split("\n")
+    texts.pop()  # after the last newline: nothing
+    return [_parse(text) for text in texts]
+
+
+def _parse(text: str) -> UsageEvent | None:
+    parts = text.split("\t")
     if len(parts) != 12:
         return None
     at = parts[1]

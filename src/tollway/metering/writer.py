@@ -29,7 +29,7 @@ from pathlib import Path
 from tollway.metering.events import UsageEvent, UsageSink
 from tollway.metering.priority import WriterPriority
 from tollway.metering.progress import StoreProgress, seq_of
-from tollway.metering.spool import SEALED, SUFFIX, decode
+from tollway.metering.spool import SEALED, SUFFIX, decode_lines
 
 log = logging.getLogger(__name__)
 
@@ -166,14 +166,12 @@ class SpoolWriter:
                     if source.sealed and data:
                         offset += len(data)  # the torn last line of a killed process: dropped
                     break
-                lines = data[:end].split(b"\n")
-                lines.pop()  # after the last newline: nothing
                 room = limit - len(batch)
-                if len(lines) > room:
-                    lines = lines[:room]
-                    end = sum(len(line) + 1 for line in lines)
-                for line in lines:
-                    event = decode(line)
+                if data.count(b"\n", 0, end) > room:  # more than wanted: up to the room-th line
+                    end = 0
+                    for _ in range(room):
+                        end = data.index(b"\n", end) + 1
+                for event in decode_lines(data[:end]):
                     if event is not None:  # a foreign or garbled line is skipped
                         batch.append(event)
                         last_id = event.id
