@@ -53,7 +53,8 @@ class _Source:
 
 
 class SpoolWriter:
-    """Not thread-safe: one thread calls ``write_pass`` at a time."""
+    """One pass at a time: a pass still running in a cancelled task's thread finishes before the
+    shutdown's drain starts its own."""
 
     def __init__(
         self,
@@ -70,6 +71,7 @@ class SpoolWriter:
         self.progress = progress
         self.priority = priority or WriterPriority(0.0, enabled=False)
         self._sources: dict[str, _Source] = {}
+        self._lock = threading.Lock()
         self.stored = 0  # events handed to the sink and stored (new or already there)
         self.new = 0  # of those, events the sink did not have yet
 
@@ -80,6 +82,10 @@ class SpoolWriter:
 
     def write_pass(self) -> int:
         """Store everything readable now; returns the events stored. Raises when the sink fails."""
+        with self._lock:
+            return self._write_pass()
+
+    def _write_pass(self) -> int:
         priority = self.priority
         priority.background()
         self._scan()
@@ -201,9 +207,10 @@ class SpoolWriter:
 
     def close(self) -> None:
         """Release the open segments (they stay on disk for the next writer)."""
-        for source in self._sources.values():
-            os.close(source.fd)
-        self._sources.clear()
+        with self._lock:
+            for source in self._sources.values():
+                os.close(source.fd)
+            self._sources.clear()
 
 
 def _remove_stale_temp(path: Path) -> None:
