@@ -238,7 +238,7 @@ def test_the_writer_reads_at_idle_priority_and_stores_at_normal_priority() -> No
     thread = threading.Thread(target=run)
     thread.start()
     thread.join()
-    if seen == [-1]:
+    if seen == [-1] and not os.environ.get("CI"):  # CI runs as root: there it must work
         pytest.skip("this process may not return from SCHED_IDLE (not root, RLIMIT_NICE < 20)")
     idle, normal = os.SCHED_IDLE, os.SCHED_OTHER
     assert seen == [idle, normal, idle, normal, idle]

@@ -27,11 +27,11 @@ from multiprocessing.process import BaseProcess
 
 from tollway.config import Settings
 from tollway.db.session import make_engine
-from tollway.gateway.server import SHUTDOWN_GRACE, bind_socket, make_sink, run_gateway
+from tollway.gateway.server import SHUTDOWN_GRACE, bind_socket, run_gateway, spool_writer
 from tollway.gateway.shared_limits import SharedCounterTable
 from tollway.metering.priority import WriterPriority
 from tollway.metering.progress import StoreProgress
-from tollway.metering.writer import SpoolWriter, drain, write_until
+from tollway.metering.writer import drain, write_until
 from tollway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -165,6 +165,16 @@ def _early_sigterm(signum: int, frame: object) -> None:
     _stop_requested = True
 
 
+def _child_start(settings_json: str) -> Settings:
+    """What every spawned process does first: leave SIGINT to the parent, which decides when its
+    children stop; log like it; read its settings."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from tollway.logging_setup import configure_logging
+
+    configure_logging()
+    return Settings.model_validate_json(settings_json)
+
+
 def worker_main(
     settings_json: str,
     host: str,
@@ -175,12 +185,8 @@ def worker_main(
     slot: int,
 ) -> None:
     """Entry point of a spawned worker process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     signal.signal(signal.SIGTERM, _early_sigterm)
-    from tollway.logging_setup import configure_logging
-
-    configure_logging()
-    settings = Settings.model_validate_json(settings_json)
+    settings = _child_start(settings_json)
     try:
         import uvloop
 
@@ -231,25 +237,15 @@ async def _worker(
 def writer_main(settings_json: str, parent_pid: int, progress: StoreProgress) -> None:
     """Entry point of the spool writer process: store until SIGTERM (or orphaned), then drain."""
     stop = threading.Event()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    from tollway.logging_setup import configure_logging
-
-    configure_logging()
-    settings = Settings.model_validate_json(settings_json)
+    settings = _child_start(settings_json)
     engine = make_engine(settings.database_url, pool_size=2)
-    writer = SpoolWriter(
-        settings.server.data_dir / "spool",
-        make_sink(settings, engine),
-        batch_size=settings.metering.batch_size,
-        progress=progress,
-        priority=WriterPriority(
-            settings.metering.writer_max_lag, enabled=settings.metering.writer_priority == "idle"
-        ),
-    )
+    metering = settings.metering
+    priority = WriterPriority(metering.writer_max_lag, enabled=metering.writer_priority == "idle")
+    writer = spool_writer(settings, engine, progress, priority)
     try:
         # An orphaned writer (supervisor killed) stops too; its workers stop by themselves.
-        write_until(writer, settings.metering.flush_interval, stop, lambda: os.getppid() == parent_pid)
+        write_until(writer, metering.flush_interval, stop, lambda: os.getppid() == parent_pid)
         drain(writer, SHUTDOWN_GRACE)
     finally:
         writer.close()

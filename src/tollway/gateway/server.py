@@ -23,6 +23,7 @@ from tollway.gateway.proxy import ClientConnection
 from tollway.gateway.shared_limits import SharedCounterTable, SharedLimiter
 from tollway.metering.database import DatabaseSink
 from tollway.metering.events import UsageSink
+from tollway.metering.priority import WriterPriority
 from tollway.metering.progress import StoreProgress
 from tollway.metering.recorder import UsageRecorder
 from tollway.metering.spool import Spool
@@ -38,6 +39,19 @@ def make_sink(settings: Settings, engine: Engine) -> UsageSink:
     if settings.metering.sink == "database":
         return DatabaseSink(engine)
     raise ConfigError(f"[metering] sink: unknown sink {settings.metering.sink!r} (available: database)")
+
+
+def spool_writer(
+    settings: Settings, engine: Engine, progress: StoreProgress, priority: WriterPriority | None = None
+) -> SpoolWriter:
+    """The writer that stores the spools of a node's gateway processes."""
+    return SpoolWriter(
+        settings.server.data_dir / "spool",
+        make_sink(settings, engine),
+        batch_size=settings.metering.batch_size,
+        progress=progress,
+        priority=priority,
+    )
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -97,9 +111,7 @@ async def run_gateway(
     writer: SpoolWriter | None = None
     if progress is None:
         progress = StoreProgress(1)
-        writer = SpoolWriter(
-            spool_dir, make_sink(settings, engine), batch_size=metering.batch_size, progress=progress
-        )
+        writer = spool_writer(settings, engine, progress)
     load = functools.partial(snapshot_loader.load_snapshot, engine, gw_settings.backend_timeout)
     snapshot = await asyncio.to_thread(load)
     spool = Spool(spool_dir)

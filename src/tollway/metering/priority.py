@@ -38,7 +38,6 @@ class WriterPriority:
         self.enabled = enabled and _can_switch_back()
         self.idle = False
         self.behind_since: float | None = None
-        self.switches = 0
 
     @property
     def lagging(self) -> bool:
@@ -72,4 +71,3 @@ class WriterPriority:
             self.idle = False
             return
         self.idle = idle
-        self.switches += 1

@@ -51,11 +51,6 @@ class UsageRecorder:
     def full(self) -> bool:
         return self._spool_failing or self._seq - self.progress.stored_seq(self.slot) >= self.buffer_limit
 
-    @property
-    def unstored(self) -> int:
-        """Events recorded and not stored yet."""
-        return self._seq - self.progress.stored_seq(self.slot)
-
     def record(
         self,
         at_us: int,
