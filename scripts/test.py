@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Install Tollway with its test tools into .venv and run lint, types and the whole test suite.
+"""Install Tollway with its test tools into .venv and run lint, types, import contracts and the whole
+test suite.
 
 Usage: python3 scripts/test.py [pytest args...]
 With CI=true the tests also run on PostgreSQL and MariaDB (see tests/support/databases.py).
@@ -42,6 +43,7 @@ def main() -> int:
     run(str(BIN / "ruff"), "check", "src", "tests", "bench")
     run(str(BIN / "ruff"), "format", "--check", "src", "tests", "bench")
     run(str(BIN / "mypy"), "--strict", "src")
+    run(str(BIN / "lint-imports"))
     pytest = subprocess.run([str(BIN / "python"), "-m", "pytest", *sys.argv[1:]], cwd=ROOT)
     return pytest.returncode
 

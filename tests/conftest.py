@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,15 +11,30 @@ from sqlalchemy import delete
 
 from tests.support.databases import selected_backends, throwaway_database
 from tests.support.servers import ServerThread
-from tollway.app import create_app
 from tollway.bootstrap import ensure_default_tenant
 from tollway.config import Settings, load_settings
 from tollway.db import migrate
 from tollway.db.base import Base
 from tollway.db.session import make_engine, transaction
 from tollway.runtime import Runtime
+from tollway.web.app import create_app
+from tollway.wiring import create_runtime
 
 BACKENDS = selected_backends()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def apart_from_the_developers_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A tollway.toml in the folder pytest runs from, or a TOLLWAY_* variable of the developer's
+    shell, must not change what the tests see: tests run in an empty folder, without them
+    (TOLLWAY_TEST_* choose the test databases and stay)."""
+    patch = pytest.MonkeyPatch()
+    patch.chdir(tmp_path_factory.mktemp("cwd"))
+    for name in list(os.environ):
+        if name.startswith("TOLLWAY_") and not name.startswith("TOLLWAY_TEST_"):
+            patch.delenv(name)
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -50,7 +66,7 @@ def _wipe(runtime: Runtime) -> None:
 def runtime(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     """A runtime on an emptied database with the default tenant and admin (password 'admin')."""
     monkeypatch.setenv("TOLLWAY_ADMIN_PASSWORD", "admin")
-    rt = Runtime.create(settings)
+    rt = create_runtime(settings)
     _wipe(rt)
     with transaction(rt.session_factory) as session:
         ensure_default_tenant(session, "127.0.0.1")

@@ -40,15 +40,16 @@ from sqlalchemy import create_engine, select, text
 
 from bench.billing.report import machine, write_results
 from bench.billing.setup import database, make_runtime, restart, seed
+from tollway.billing.contract import UsageRecord
 from tollway.config import MeteringSettings
 from tollway.db.base import utcnow
 from tollway.db.session import transaction
+from tollway.invoicing import invoices
 from tollway.metering.database import DatabaseSink
 from tollway.metering.events import UsageEvent
 from tollway.models import MonSubscription
-from tollway.monetization import invoices, jobs
-from tollway.monetization.engine import UsageRecord
-from tollway.monetization.setup import monetization_of
+from tollway.monetization.service import MonetizationService
+from tollway.publishing import jobs
 from tollway.runtime import Runtime
 
 DEFAULT_BATCH = MeteringSettings().batch_size
@@ -83,7 +84,7 @@ def bench_publish(runtime: Runtime, subscriptions: int) -> dict[str, Any]:
     api_id, ids = seed(runtime, subscriptions, started=now - timedelta(hours=2))
     events = record_usage(runtime, api_id, ids, now)
     setup = time.perf_counter() - began
-    svc = monetization_of(runtime)
+    svc = MonetizationService(runtime)
 
     started = time.perf_counter()
     result = jobs.start(svc, runtime.session_factory, "bench").run()
@@ -112,7 +113,7 @@ def bench_preview(runtime: Runtime, records: int) -> dict[str, Any]:
     start = utcnow() - timedelta(days=29)
     _, (sub_id,) = seed(runtime, 1)
     restart(runtime, sub_id, start)
-    svc = monetization_of(runtime)
+    svc = MonetizationService(runtime)
     step = timedelta(days=29) / records
     per_record, remainder = divmod(TEN_MILLION, records)
     with transaction(runtime.session_factory) as session:

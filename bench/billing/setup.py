@@ -32,9 +32,10 @@ from tollway.models import (
     User,
     UserRole,
 )
-from tollway.monetization import apis
-from tollway.monetization.setup import monetization_of
+from tollway.monetization import enabling as apis
+from tollway.monetization.service import MonetizationService
 from tollway.runtime import Runtime
+from tollway.wiring import create_runtime
 
 CLONES_PER_TRANSACTION = 2000
 
@@ -66,7 +67,7 @@ def make_runtime(url: str, data_dir: Path) -> Runtime:
     settings = load_settings(
         None, environ={}, overrides={"server": {"data_dir": str(data_dir)}, "database": {"url": url}}
     )
-    runtime = Runtime.create(settings)
+    runtime = create_runtime(settings)
     migrate.upgrade(runtime.engine)
     with transaction(runtime.session_factory) as session:
         ensure_default_tenant(session, "127.0.0.1")
@@ -83,7 +84,7 @@ def seed(runtime: Runtime, subscriptions: int, started: datetime | None = None) 
     own publishing window (the worst case for a first run). Returns the API id and the
     subscription ids.
     """
-    svc = monetization_of(runtime)
+    svc = MonetizationService(runtime)
     with transaction(runtime.session_factory) as session:
         tenant = session.scalar(select(Tenant))
         assert tenant is not None

@@ -136,12 +136,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 def seed(database_url: str, backend_url: str) -> str:
     """One API, plan, application, token and subscription; returns the bearer token."""
-    from tollway.auth.tokens import create_client, issue_tokens
     from tollway.bootstrap import ensure_default_tenant
     from tollway.db import migrate
-    from tollway.db.changes import mark_gateway_config_changed
     from tollway.db.session import make_engine, make_session_factory, transaction
+    from tollway.identity.tokens import create_client, issue_tokens
     from tollway.models import Api, Application, Subscription, SubscriptionPolicy
+    from tollway.models.changes import mark_gateway_config_changed
 
     engine = make_engine(database_url)
     migrate.upgrade(engine)

@@ -9,8 +9,8 @@ import os
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tollway.auth.roles import ROLE_ADMIN
 from tollway.errors import ConfigError
+from tollway.identity.roles import ROLE_ADMIN
 from tollway.models import DEFAULT_TENANT, Tenant, User, UserRole
 from tollway.policies.service import seed_default_policies
 from tollway.security.hashing import hash_password, verify_password

@@ -14,7 +14,15 @@ import click
 
 from tollway import __version__
 from tollway.config import Settings, load_settings, masked_dump
-from tollway.errors import ConfigError
+from tollway.db import migrate
+from tollway.db.session import make_engine, make_session_factory, transaction
+from tollway.demo import run_demo
+from tollway.errors import ConfigError, TollwayError
+from tollway.gateway.process import run_standalone
+from tollway.logging_setup import configure_logging
+from tollway.publishing.commands import publish_usage_now, report
+from tollway.server import serve_forever
+from tollway.tenants.service import create_tenant
 
 log = logging.getLogger("tollway")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,9 +67,6 @@ def serve(
     data_dir: Path | None,
 ) -> None:
     """Run the control plane and the gateway (SQLite and the ledger engine by default)."""
-    from tollway.logging_setup import configure_logging
-    from tollway.server import serve_forever
-
     configure_logging()
     settings = settings_from(config_file, data_dir, host=host, port=port, gateway_port=gateway_port)
     try:
@@ -95,11 +100,6 @@ def gateway(
     data_dir: Path | None,
 ) -> None:
     """Run a gateway node alone, against the database the control plane uses."""
-    from tollway.db import migrate
-    from tollway.db.session import make_engine
-    from tollway.gateway.process import run_standalone
-    from tollway.logging_setup import configure_logging
-
     configure_logging()
     settings = settings_from(config_file, data_dir, host=host, gateway_port=port)
     if workers is not None:
@@ -133,9 +133,6 @@ def db() -> None:
 @_config_options
 def db_upgrade(revision: str, config_file: Path | None, data_dir: Path | None) -> None:
     """Apply migrations up to REVISION."""
-    from tollway.db import migrate
-    from tollway.db.session import make_engine
-
     settings = settings_from(config_file, data_dir)
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
@@ -148,9 +145,6 @@ def db_upgrade(revision: str, config_file: Path | None, data_dir: Path | None) -
 @_config_options
 def db_downgrade(revision: str, config_file: Path | None, data_dir: Path | None) -> None:
     """Revert migrations down to REVISION."""
-    from tollway.db import migrate
-    from tollway.db.session import make_engine
-
     settings = settings_from(config_file, data_dir)
     engine = make_engine(settings.database_url)
     migrate.downgrade(engine, revision)
@@ -161,9 +155,6 @@ def db_downgrade(revision: str, config_file: Path | None, data_dir: Path | None)
 @_config_options
 def publish_usage(config_file: Path | None, data_dir: Path | None) -> None:
     """Publish billable usage to the billing engine now (exit 1 if a subscription failed)."""
-    from tollway.logging_setup import configure_logging
-    from tollway.monetization.commands import publish_usage_now, report
-
     configure_logging()
     result = publish_usage_now(settings_from(config_file, data_dir))
     click.echo(report(result))
@@ -179,8 +170,6 @@ def publish_usage(config_file: Path | None, data_dir: Path | None) -> None:
 )
 def demo(data_dir: Path | None) -> None:
     """Run the monetization manual end to end: plan, API, subscription, calls, invoice, revenue."""
-    from tollway.monetization.demo import run_demo
-
     run_demo(data_dir)
 
 
@@ -218,11 +207,6 @@ def tenant_create(
     domain: str, admin_username: str, admin_password: str, config_file: Path | None, data_dir: Path | None
 ) -> None:
     """Create a tenant and its admin user."""
-    from tollway.db import migrate
-    from tollway.db.session import make_engine, make_session_factory, transaction
-    from tollway.errors import TollwayError
-    from tollway.tenants.service import create_tenant
-
     settings = settings_from(config_file, data_dir)
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)

@@ -16,11 +16,10 @@ import asyncio
 import contextlib
 import logging
 
-from tollway.monetization import jobs
-from tollway.monetization.maintenance import run_maintenance
-from tollway.monetization.publisher import SETTLE
+from tollway.invoicing.maintenance import run_maintenance
 from tollway.monetization.service import MonetizationService
-from tollway.monetization.setup import monetization_of
+from tollway.publishing import jobs
+from tollway.publishing.usage_publisher import SETTLE
 from tollway.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,7 @@ async def _maintenance_loop(svc: MonetizationService, interval: int, wake: async
 
 async def run_scheduler(runtime: Runtime) -> None:
     """Runs until cancelled."""
-    svc = monetization_of(runtime)
+    svc = MonetizationService(runtime)
     settings = runtime.settings.monetization
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
@@ -91,14 +90,14 @@ async def run_scheduler(runtime: Runtime) -> None:
     def wake_soon() -> None:  # called from request threads
         loop.call_soon_threadsafe(wake.set)
 
-    svc.wake_scheduler = wake_soon
+    runtime.wake_scheduler = wake_soon
     tasks = [asyncio.create_task(_maintenance_loop(svc, settings.finalize_interval, wake))]
     if settings.publish_interval > 0:
         tasks.append(asyncio.create_task(_publish_loop(svc, settings.publish_interval)))
     try:
         await asyncio.gather(*tasks)
     finally:
-        svc.wake_scheduler = lambda: None
+        runtime.wake_scheduler = lambda: None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

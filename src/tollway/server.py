@@ -9,12 +9,15 @@ from typing import Any
 
 import uvicorn
 
-from tollway.app import create_app
 from tollway.bootstrap import admin_password, ensure_default_tenant, is_loopback
 from tollway.config import Settings
 from tollway.db import migrate
 from tollway.db.session import transaction
+from tollway.gateway.process import start_gateway
 from tollway.runtime import Runtime
+from tollway.scheduler import run_scheduler
+from tollway.web.app import create_app
+from tollway.wiring import create_runtime
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ def prepare(settings: Settings) -> Runtime:
     """Everything before listening: data folder, keys, schema, default tenant and admin."""
     if not is_loopback(settings.server.host):
         admin_password(settings.server.host)  # fail fast, before touching the database
-    runtime = Runtime.create(settings)
+    runtime = create_runtime(settings)
     migrate.upgrade(runtime.engine)
     with transaction(runtime.session_factory) as session:
         ensure_default_tenant(session, settings.server.host)
@@ -35,10 +38,11 @@ def prepare(settings: Settings) -> Runtime:
 
 
 def background_services(runtime: Runtime) -> list[ServiceStarter]:
-    from tollway.gateway.process import start_gateway
-    from tollway.scheduler import run_scheduler
+    return [_gateway, run_scheduler]
 
-    return [start_gateway, run_scheduler]
+
+async def _gateway(runtime: Runtime) -> None:
+    await start_gateway(runtime.settings, runtime.engine)
 
 
 def uvicorn_config(app: object, settings: Settings, port: int) -> uvicorn.Config:

@@ -8,7 +8,7 @@ import httpx
 
 from tests.support.identity import Caller, OrmIdentity
 from tests.support.rest import POLICIES, PUBLISHER, STORE, commercial_plan, expect, new_api
-from tollway.auth.roles import ROLE_PUBLISHER, ROLE_SUBSCRIBER
+from tollway.identity.roles import ROLE_PUBLISHER, ROLE_SUBSCRIBER
 
 APIS = f"{PUBLISHER}/apis"
 

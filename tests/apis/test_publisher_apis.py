@@ -9,8 +9,8 @@ import pytest
 
 from tests.support.identity import Caller, OrmIdentity
 from tests.support.rest import PUBLISHER, STORE, RecordingHooks, config_version, expect, new_api
-from tollway.auth.roles import ROLE_PUBLISHER
 from tollway.config import AdditionalAttribute
+from tollway.identity.roles import ROLE_PUBLISHER
 from tollway.runtime import Runtime
 
 APIS = f"{PUBLISHER}/apis"

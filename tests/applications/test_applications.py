@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from tests.support.identity import Caller, OrmIdentity
 from tests.support.rest import PUBLISHER, STORE, RecordingHooks, config_version, expect, new_api
-from tollway.auth.roles import ROLE_SUBSCRIBER
-from tollway.auth.tokens import authenticate_client, find_active_token
+from tollway.identity.roles import ROLE_SUBSCRIBER
+from tollway.identity.tokens import authenticate_client, find_active_token
 from tollway.models import ApiKey, OAuthClient, Subscription
 from tollway.runtime import Runtime
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.auth.flows import ADMIN, basic, bearer, client_auth, password_token, register, token_request
-from tollway.db.changes import gateway_config_version
+from tollway.models.changes import gateway_config_version
 from tollway.runtime import Runtime
 
 CONFIG = "/api/am/admin/v1/tenant-config"

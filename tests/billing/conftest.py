@@ -4,7 +4,10 @@ import pytest
 
 from tests.billing.example_engine import InMemoryEngine
 from tests.monetization.world import World
-from tollway.monetization.setup import install_monetization, monetization_of
+from tollway.billing.contract import EngineSetup
+from tollway.billing.registry import load_engine
+from tollway.monetization.service import MonetizationService
+from tollway.monetization.setup import install_monetization
 from tollway.runtime import Runtime
 
 EXAMPLE = "tests.billing.example_engine:InMemoryEngine"
@@ -14,6 +17,10 @@ def use_engine(runtime: Runtime, setting: str) -> None:
     """Switch the runtime to another engine, as ``[monetization] engine = setting`` would."""
     monetization = runtime.settings.monetization.model_copy(update={"engine": setting})
     runtime.settings = runtime.settings.model_copy(update={"monetization": monetization})
+    runtime.billing.close()
+    runtime.billing = load_engine(
+        EngineSetup(settings=runtime.settings, session_factory=runtime.session_factory)
+    )
     install_monetization(runtime)
 
 
@@ -29,6 +36,6 @@ def memory_world(runtime: Runtime) -> World:
 
 
 def memory_engine(world: World) -> InMemoryEngine:
-    engine = monetization_of(world.runtime).engine
+    engine = MonetizationService(world.runtime).engine
     assert isinstance(engine, InMemoryEngine)
     return engine

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tollway.monetization.engine import (
+from tollway.billing.contract import (
     ApiSpec,
     CustomerSpec,
     EngineCall,
@@ -30,8 +30,8 @@ from tollway.monetization.engine import (
     UsageRecord,
     invoice_of,
 )
-from tollway.monetization.periods import Period, period_at
-from tollway.monetization.pricing import PricingPlan, price_period
+from tollway.pricing.periods import Period, period_at
+from tollway.pricing.prices import PricingPlan, price_period
 
 
 @dataclass

@@ -17,11 +17,11 @@ from sqlalchemy import func, select
 from tests.billing.conftest import memory_engine
 from tests.billing.example_engine import InMemoryEngine
 from tests.monetization.world import World
+from tollway.billing.contract import EngineCall, EngineError, SubscriptionRef, UsageRecord
 from tollway.db.base import utcnow
 from tollway.errors import BillingEngineError
+from tollway.invoicing import invoices
 from tollway.models import Api, MonPlatformCustomer, MonSubscription, Subscription, SubscriptionPolicy
-from tollway.monetization import invoices
-from tollway.monetization.engine import EngineCall, EngineError, SubscriptionRef, UsageRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,7 +131,7 @@ def test_a_failing_subscription_neither_blocks_others_nor_double_counts_on_retry
     world = memory_world
     flaky = FlakyEngine(None)  # type: ignore[arg-type]
     flaky.failing, flaky.lose_ack = set(), lose_ack
-    world.svc.engine = flaky
+    world.runtime.billing = flaky
     world.policy("Pro", price="0.01")
     api = world.api()
     world.monetize(api)

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.monetization.world import World
-from tollway.billing.ledger.engine import LedgerEngine
+from tollway.billing.contract import EngineError, EngineRejected, UsageRecord
+from tollway.billing.ledger.ledger_engine import LedgerEngine
 from tollway.models import LedgerPlan, MonApiTierPlan
-from tollway.monetization.engine import EngineError, EngineRejected, UsageRecord
-from tollway.monetization.periods import Period
+from tollway.pricing.periods import Period
 
 
 def _engine(world: World) -> LedgerEngine:

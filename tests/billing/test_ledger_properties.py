@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tests.monetization.world import World
+from tollway.billing.contract import UsageRecord
 from tollway.models import SubscriptionPolicy
-from tollway.monetization.engine import UsageRecord
-from tollway.monetization.periods import period_at
-from tollway.monetization.plans import pricing_plan_of
-from tollway.monetization.pricing import PricingPlan, price_period
+from tollway.policies.pricing import pricing_plan_of
+from tollway.pricing.periods import period_at
+from tollway.pricing.prices import PricingPlan, price_period
 
 TIERS = [(1000, "0.001"), (10**6, "0.0005"), (None, "0.00001")]
 _APIS: dict[int, tuple[str, PricingPlan]] = {}

@@ -18,13 +18,12 @@ from aiohttp import web
 from sqlalchemy import select
 
 from tests.support.servers import free_port
-from tollway.auth.tokens import create_client, issue_tokens
 from tollway.config import Settings
 from tollway.db.base import utcnow
-from tollway.db.changes import mark_gateway_config_changed
 from tollway.db.session import transaction
 from tollway.gateway.core import Gateway
 from tollway.gateway.server import run_gateway
+from tollway.identity.tokens import create_client, issue_tokens
 from tollway.models import (
     Api,
     ApiKey,
@@ -35,6 +34,7 @@ from tollway.models import (
     Tenant,
     User,
 )
+from tollway.models.changes import mark_gateway_config_changed
 from tollway.runtime import Runtime
 from tollway.security.hashing import new_token, token_digest
 

@@ -24,7 +24,7 @@ from tests.gateway.support import (
     wait_until,
 )
 from tests.support.servers import free_port
-from tollway.models.usage import UsageEvent
+from tollway.models.usage import UsageEventRow
 from tollway.runtime import Runtime
 
 
@@ -148,10 +148,10 @@ def test_a_keep_alive_connection_the_backend_closed_is_retried_on_a_fresh_one(
 
 def _latencies(runtime: Runtime, status: int) -> list[float]:
     with runtime.session_factory() as session:
-        rows = session.scalars(select(UsageEvent.latency_us).where(UsageEvent.status_code == status))
+        rows = session.scalars(select(UsageEventRow.latency_us).where(UsageEventRow.status_code == status))
         return [us / 1_000_000 for us in rows]
 
 
 def _statuses(runtime: Runtime) -> list[int]:
     with runtime.session_factory() as session:
-        return list(session.scalars(select(UsageEvent.status_code)))
+        return list(session.scalars(select(UsageEventRow.status_code)))

@@ -23,7 +23,7 @@ from tests.gateway.support import (
 )
 from tollway.gateway.limits import Limiter, retry_after, window_end, window_of
 from tollway.gateway.snapshot import Plan, Window
-from tollway.models.usage import UsageEvent
+from tollway.models.usage import UsageEventRow
 from tollway.runtime import Runtime
 
 MINUTE = 60.0
@@ -189,6 +189,6 @@ def test_metered_plan_goes_over_quota_and_every_call_is_billable(
 
         def billable() -> int:
             with runtime.session_factory() as session:
-                return int(session.scalar(select(func.count()).where(UsageEvent.billable.is_(True))) or 0)
+                return int(session.scalar(select(func.count()).where(UsageEventRow.billable.is_(True))) or 0)
 
         wait_until(lambda: billable() == 8, 10)

@@ -23,7 +23,7 @@ from tests.gateway.support import (
 )
 from tollway.db.base import utcnow
 from tollway.metering.queries import usage_counts
-from tollway.models.usage import UsageEvent, UsageRollup
+from tollway.models.usage import UsageEventRow, UsageRollup
 from tollway.runtime import Runtime
 
 BACKEND_STATUSES = [200, 201, 204, 301, 302, 304, 400, 404, 418, 500, 502, 503]
@@ -31,7 +31,7 @@ BACKEND_STATUSES = [200, 201, 204, 301, 302, 304, 400, 404, 418, 500, 502, 503]
 
 def stored_events(runtime: Runtime) -> int:
     with runtime.session_factory() as session:
-        return int(session.scalar(select(func.count()).select_from(UsageEvent)) or 0)
+        return int(session.scalar(select(func.count()).select_from(UsageEventRow)) or 0)
 
 
 def test_thousands_of_mixed_requests_are_metered_exactly(
@@ -90,11 +90,11 @@ def test_thousands_of_mixed_requests_are_metered_exactly(
         statuses = Counter(
             dict(
                 session.execute(
-                    select(UsageEvent.status_code, func.count()).group_by(UsageEvent.status_code)
+                    select(UsageEventRow.status_code, func.count()).group_by(UsageEventRow.status_code)
                 ).all()
             )
         )
-        billable_raw = session.scalar(select(func.count()).where(UsageEvent.billable.is_(True)))
+        billable_raw = session.scalar(select(func.count()).where(UsageEventRow.billable.is_(True)))
         rolled = session.execute(
             select(func.sum(UsageRollup.billable_count), func.sum(UsageRollup.total_count))
         ).one()
@@ -121,7 +121,7 @@ def test_billable_status_classes_are_configurable(runtime: Runtime, backend: Bac
                 )
         wait_until(lambda: stored_events(runtime) == 3, 10)
     with runtime.session_factory() as session:
-        billable = dict(session.execute(select(UsageEvent.status_code, UsageEvent.billable)).all())
+        billable = dict(session.execute(select(UsageEventRow.status_code, UsageEventRow.billable)).all())
     assert billable == {200: True, 302: False, 404: False}
 
 
@@ -134,7 +134,7 @@ def test_events_carry_who_called_what_and_how_it_went(
     assert response.status_code == 201
     wait_until(lambda: stored_events(runtime) == 1, 10)
     with runtime.session_factory() as session:
-        event = session.scalars(select(UsageEvent)).one()
+        event = session.scalars(select(UsageEventRow)).one()
     assert (event.tenant_id, event.api_id, event.application_id) == (
         world.tenant_id,
         world.apis["shop"],

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from tests.gateway.support import Backend, World, add_app, add_policy, bearer, subscribe, wait_until
 from tests.support.servers import free_port
-from tollway.models.usage import UsageEvent, UsageRollup
+from tollway.models.usage import UsageEventRow, UsageRollup
 from tollway.runtime import Runtime
 
 TOLLWAY = [sys.executable, "-m", "tollway"]
@@ -78,9 +78,9 @@ def wait_serving(port: int, proc: subprocess.Popen[bytes], workers: int = 1) -> 
 
 def stored(runtime: Runtime, billable_only: bool = False) -> int:
     with runtime.session_factory() as session:
-        query = select(func.count()).select_from(UsageEvent)
+        query = select(func.count()).select_from(UsageEventRow)
         if billable_only:
-            query = query.where(UsageEvent.billable.is_(True))
+            query = query.where(UsageEventRow.billable.is_(True))
         return int(session.scalar(query) or 0)
 
 
@@ -271,7 +271,7 @@ def test_a_quota_holds_exactly_across_worker_processes(
     assert statuses == {200: quota, 429: callers * calls_each - quota}
     assert backend.sent[200] == quota
     with runtime.session_factory() as session:
-        ids = session.scalars(select(UsageEvent.id).where(UsageEvent.subscription_id == sub_id)).all()
+        ids = session.scalars(select(UsageEventRow.id).where(UsageEventRow.subscription_id == sub_id)).all()
     assert len(ids) == callers * calls_each
     # Event ids start with a prefix of the process that served the call: both workers served.
     assert len({event_id.split("-")[0] for event_id in ids}) == 2

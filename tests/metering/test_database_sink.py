@@ -12,8 +12,7 @@ from tollway.db.session import transaction
 from tollway.metering.database import DatabaseSink
 from tollway.metering.events import UsageEvent
 from tollway.metering.queries import usage_counts
-from tollway.models.usage import UsageEvent as UsageEventRow
-from tollway.models.usage import UsageRollup
+from tollway.models.usage import UsageEventRow, UsageRollup
 from tollway.runtime import Runtime
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC).timestamp()

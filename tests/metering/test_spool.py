@@ -22,7 +22,7 @@ from tollway.metering.priority import WriterPriority
 from tollway.metering.progress import StoreProgress
 from tollway.metering.spool import Spool, decode, encode
 from tollway.metering.writer import SpoolWriter, drain
-from tollway.models.usage import UsageEvent as UsageEventRow
+from tollway.models.usage import UsageEventRow
 from tollway.runtime import Runtime
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tollway.monetization.currency import (
+from tollway.pricing.currency import (
     MINOR_UNITS,
     UnknownCurrencyError,
     format_amount,

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from tests.monetization.world import World
 from tollway.db.base import utcnow
+from tollway.invoicing.maintenance import run_maintenance
 from tollway.models import Invoice, UsagePublishRecord
-from tollway.monetization.maintenance import run_maintenance
 
 
 def _subscription(

@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 
 from tests.support.identity import Caller, OrmIdentity
 from tests.support.rest import ADMIN, POLICIES, PUBLISHER, STORE, commercial_plan, expect, new_api
-from tollway.auth.roles import ROLE_PUBLISHER, ROLE_SUBSCRIBER
 from tollway.db.base import utcnow
 from tollway.db.session import transaction
+from tollway.identity.roles import ROLE_PUBLISHER, ROLE_SUBSCRIBER
 from tollway.metering.database import DatabaseSink
 from tollway.metering.events import UsageEvent
 from tollway.models import LedgerPlan, MonApiTierPlan, MonPolicyPlan, SubscriptionPolicy
-from tollway.monetization import jobs, locks
+from tollway.publishing import jobs, locks
 from tollway.runtime import Runtime
 
 

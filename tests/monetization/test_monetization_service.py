@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 from tests.monetization.world import World
 from tollway.db.base import utcnow
 from tollway.errors import BadRequest
+from tollway.invoicing import invoices
+from tollway.invoicing.maintenance import run_maintenance
 from tollway.models import (
     Api,
     LedgerCustomer,
@@ -24,8 +26,6 @@ from tollway.models import (
     MonSubscription,
     SubscriptionPolicy,
 )
-from tollway.monetization import invoices
-from tollway.monetization.maintenance import run_maintenance
 
 
 def _count(world: World, model: type) -> int:
@@ -117,7 +117,6 @@ def test_required_attribute_missing_is_refused_and_nothing_is_written(world: Wor
             )
         }
     )
-    world.svc.settings = world.runtime.settings
     world.policy("Pro")
     api = world.api()
     ledger_plans_before = _count(world, LedgerPlan)

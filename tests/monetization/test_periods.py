@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tollway.monetization.periods import CYCLES, boundary, period_at, periods_overlapping, split_window
+from tollway.pricing.periods import CYCLES, boundary, period_at, periods_overlapping, split_window
 
 
 def utc(*parts: int) -> datetime:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tollway.monetization.currency import MINOR_UNITS
-from tollway.monetization.pricing import (
+from tollway.pricing.currency import MINOR_UNITS
+from tollway.pricing.prices import (
     MAX_BILLABLE_CALLS,
     InvoiceLine,
     PricedPeriod,

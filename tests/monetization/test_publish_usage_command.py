@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from tests.monetization.world import World
 from tollway.db.base import utcnow
-from tollway.monetization import jobs, locks
+from tollway.publishing import jobs, locks
 
 
 def _run(world: World) -> subprocess.CompletedProcess[str]:

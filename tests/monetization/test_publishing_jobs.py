@@ -10,7 +10,7 @@ from sqlalchemy import update
 from tests.monetization.world import World
 from tollway.db.base import utcnow
 from tollway.models import JobLock, UsagePublishJob
-from tollway.monetization import jobs, locks
+from tollway.publishing import jobs, locks
 
 
 def _status(world: World) -> dict[str, str]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tollway.billing.ledger.engine import LedgerEngine
+from tollway.billing.contract import BillingEngine, EngineSetup
+from tollway.billing.ledger.ledger_engine import LedgerEngine
+from tollway.billing.noop_engine import NoopEngine
+from tollway.billing.registry import engine_class, load_engine
 from tollway.config import Settings
 from tollway.db.session import make_engine, make_session_factory
 from tollway.errors import ConfigError
-from tollway.monetization.engine import BillingEngine, EngineSetup
-from tollway.monetization.noop import NoopEngine
-from tollway.monetization.registry import engine_class, load_engine
 
 
 def _setup(engine: str) -> EngineSetup:
@@ -26,7 +26,7 @@ def test_ledger_is_the_default_engine() -> None:
 
 def test_entry_point_names_and_dotted_paths_load() -> None:
     assert engine_class("noop") is NoopEngine
-    assert engine_class("tollway.billing.ledger.engine:LedgerEngine") is LedgerEngine
+    assert engine_class("tollway.billing.ledger.ledger_engine:LedgerEngine") is LedgerEngine
     example = load_engine(_setup("tests.billing.example_engine:InMemoryEngine"))
     assert example.name == "memory" and not example.transactional
 
@@ -36,7 +36,7 @@ def test_entry_point_names_and_dotted_paths_load() -> None:
     [
         ("nosuch", "unknown engine 'nosuch'"),
         ("no.such.module:Engine", "cannot import 'no.such.module'"),
-        ("tollway.billing.ledger.engine:Nope", "has no 'Nope'"),
+        ("tollway.billing.ledger.ledger_engine:Nope", "has no 'Nope'"),
         ("tollway.config:Settings", "is not a billing engine"),
         ("  ", "must not be empty"),
     ],

@@ -9,8 +9,8 @@ from tollway.db.session import transaction
 from tollway.metering.database import DatabaseSink
 from tollway.metering.events import UsageEvent
 from tollway.metering.queries import usage_counts
-from tollway.monetization import usage_windows
-from tollway.monetization.usage_windows import billable_counts
+from tollway.publishing import windows as usage_windows
+from tollway.publishing.windows import billable_counts
 from tollway.runtime import Runtime
 
 

@@ -16,9 +16,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from tollway.auth.roles import ROLE_PUBLISHER, ROLE_SUBSCRIBER
+from tollway.billing.contract import EngineInvoice
 from tollway.db.base import utcnow
 from tollway.db.session import transaction
+from tollway.identity.roles import ROLE_PUBLISHER, ROLE_SUBSCRIBER
+from tollway.invoicing import invoices
 from tollway.metering.database import DatabaseSink
 from tollway.metering.events import UsageEvent
 from tollway.models import (
@@ -35,11 +37,9 @@ from tollway.models import (
     User,
     UserRole,
 )
-from tollway.monetization import apis, invoices
-from tollway.monetization.engine import EngineInvoice
-from tollway.monetization.publisher import SETTLE, PublishResult, publish_all
+from tollway.monetization import enabling as apis
 from tollway.monetization.service import MonetizationService
-from tollway.monetization.setup import monetization_of
+from tollway.publishing.usage_publisher import SETTLE, PublishResult, publish_all
 from tollway.runtime import Runtime
 
 _ids = itertools.count(1)
@@ -68,7 +68,7 @@ class World:
 
     @property
     def svc(self) -> MonetizationService:
-        return monetization_of(self.runtime)
+        return MonetizationService(self.runtime)
 
     def set_late_window(self, seconds: int, **more: Any) -> None:
         """``[monetization] late_usage_window`` (and any ``more`` of that section) for this world."""
@@ -76,7 +76,6 @@ class World:
             update={"late_usage_window": seconds, **more}
         )
         self.runtime.settings = self.runtime.settings.model_copy(update={"monetization": monetization})
-        self.svc.settings = self.runtime.settings
 
     def tx(self) -> Any:
         return transaction(self.runtime.session_factory)

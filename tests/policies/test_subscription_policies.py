@@ -20,7 +20,7 @@ from tests.support.rest import (
     expect,
     new_api,
 )
-from tollway.auth.roles import ROLE_ADMIN
+from tollway.identity.roles import ROLE_ADMIN
 from tollway.models import SubscriptionPolicy
 from tollway.runtime import Runtime
 

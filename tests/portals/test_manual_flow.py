@@ -20,7 +20,7 @@ from tests.gateway.support import Backend, GatewayThread
 from tests.portals.conftest import Shots
 from tests.portals.helpers import add_user, sign_in, sign_out
 from tests.support.servers import ServerThread
-from tollway.auth.roles import ROLE_CREATOR, ROLE_PUBLISHER
+from tollway.identity.roles import ROLE_CREATOR, ROLE_PUBLISHER
 from tollway.runtime import Runtime
 
 pytestmark = pytest.mark.browser

@@ -13,15 +13,16 @@ from sqlalchemy import select, text
 
 from tests.portals.world import PASSWORDS, World, principal, seed
 from tests.support.servers import ServerThread
-from tollway.app import create_app
 from tollway.bootstrap import ensure_default_tenant
 from tollway.config import load_settings
 from tollway.db import migrate
 from tollway.db.session import transaction
 from tollway.models import Api, Subscription
-from tollway.monetization import jobs, locks
+from tollway.publishing import jobs, locks
 from tollway.runtime import Runtime
 from tollway.tenants.service import monetization_info
+from tollway.web.app import create_app
+from tollway.wiring import create_runtime
 
 NOT_YOURS = "There is nothing here, or it is not yours."
 LEAKS = ("Traceback", 'File "', "sqlalchemy", "Error:", "Exception")
@@ -211,7 +212,7 @@ def test_an_unexpected_failure_is_a_sentence_not_a_traceback(
     """A database that lost a table (a real fault, on a private SQLite file) behind the admin page."""
     monkeypatch.setenv("TOLLWAY_ADMIN_PASSWORD", "admin")
     settings = load_settings(None, environ={}, overrides={"server": {"data_dir": str(tmp_path / "data")}})
-    runtime = Runtime.create(settings)
+    runtime = create_runtime(settings)
     try:
         migrate.upgrade(runtime.engine)
         with transaction(runtime.session_factory) as db:

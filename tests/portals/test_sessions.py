@@ -11,13 +11,14 @@ from sqlalchemy import select
 
 from tests.portals.helpers import add_user
 from tests.support.servers import ServerThread
-from tollway.app import create_app
-from tollway.auth.roles import ROLE_SUBSCRIBER
 from tollway.db.session import transaction
+from tollway.identity.roles import ROLE_SUBSCRIBER
 from tollway.models import SubscriptionPolicy, User
 from tollway.portals.sessions import COOKIE_NAME
 from tollway.runtime import Runtime
 from tollway.security.hashing import hash_password
+from tollway.web.app import create_app
+from tollway.wiring import create_runtime
 
 
 def csrf_of(html: str) -> str:
@@ -105,7 +106,7 @@ def test_another_instance_key_does_not_accept_the_cookie(
     settings = runtime.settings.model_copy(
         update={"server": runtime.settings.server.model_copy(update={"data_dir": other_dir})}
     )
-    other = Runtime.create(settings)
+    other = create_runtime(settings)
     try:
         with ServerThread(create_app(other)) as server:
             cookie = {COOKIE_NAME: client.cookies[COOKIE_NAME]}

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from tests.portals.helpers import add_user
-from tollway.auth.principal import Principal, qualified_username
-from tollway.auth.roles import ROLE_ADMIN, ROLE_CREATOR, ROLE_PUBLISHER, ROLE_SUBSCRIBER, allowed_scopes
 from tollway.db.session import transaction
+from tollway.identity.principal import Principal, qualified_username
+from tollway.identity.roles import ROLE_ADMIN, ROLE_CREATOR, ROLE_PUBLISHER, ROLE_SUBSCRIBER, allowed_scopes
 from tollway.models import DEFAULT_TENANT, User
 from tollway.portals import services
 from tollway.runtime import Runtime

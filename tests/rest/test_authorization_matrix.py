@@ -18,10 +18,10 @@ import httpx
 
 from tests.support.identity import Caller, OrmIdentity
 from tests.support.rest import ADMIN, POLICIES, PUBLISHER, STORE, commercial_plan, expect, new_api
-from tollway.app import create_app
-from tollway.auth.roles import ROLE_ADMIN, ROLE_PUBLISHER, ROLE_SUBSCRIBER
-from tollway.rest.openapi import api_routes
+from tollway.identity.roles import ROLE_ADMIN, ROLE_PUBLISHER, ROLE_SUBSCRIBER
 from tollway.runtime import Runtime
+from tollway.web.app import create_app
+from tollway.web.openapi import api_routes
 
 OTHER_TENANT = "other.com"
 MY_PACKAGES = ("tollway.policies.", "tollway.apis.", "tollway.applications.", "tollway.subscriptions.")

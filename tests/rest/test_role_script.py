@@ -14,7 +14,7 @@ import httpx
 
 from tests.support.identity import OrmIdentity
 from tests.support.rest import POLICIES, PUBLISHER, STORE, commercial_plan, expect, new_api
-from tollway.auth.roles import ROLE_ADMIN, ROLE_PUBLISHER, ROLE_SUBSCRIBER
+from tollway.identity.roles import ROLE_ADMIN, ROLE_PUBLISHER, ROLE_SUBSCRIBER
 
 
 def test_monetized_api_from_plan_to_subscription(http: httpx.Client, identity: OrmIdentity) -> None:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from tollway.auth.principal import qualified_username
-from tollway.auth.roles import allowed_scopes
-from tollway.auth.tokens import create_client, issue_tokens
 from tollway.db.session import transaction
+from tollway.identity.principal import qualified_username
+from tollway.identity.roles import allowed_scopes
+from tollway.identity.tokens import create_client, issue_tokens
 from tollway.models import DEFAULT_TENANT, Tenant, User, UserRole
 from tollway.policies.service import seed_default_policies
 from tollway.runtime import Runtime

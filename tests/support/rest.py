@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.identity import Caller, OrmIdentity
 from tests.support.servers import ServerThread
-from tollway.auth.roles import ROLE_PUBLISHER, ROLE_SUBSCRIBER
+from tollway.identity.roles import ROLE_PUBLISHER, ROLE_SUBSCRIBER
 from tollway.runtime import Runtime
 
 ADMIN = "/api/am/admin/v1"
@@ -132,7 +132,7 @@ class RecordingHooks:
 
 
 def config_version(runtime: Runtime) -> int:
-    from tollway.db.changes import gateway_config_version
+    from tollway.models.changes import gateway_config_version
 
     with runtime.session_factory() as session:
         return gateway_config_version(session)

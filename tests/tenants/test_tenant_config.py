@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import text
 
 from tests.auth.flows import admin_token, bearer, create_tenant, password_token, register, sign_up
+from tollway.identity.repository import tenant_by_domain
 from tollway.models import DEFAULT_TENANT
 from tollway.runtime import Runtime
 from tollway.tenants.service import MASK, monetization_info
-from tollway.users.repository import tenant_by_domain
 
 CONFIG = "/api/am/admin/v1/tenant-config"
 KEY = "sk_test_wBMSreyjGQoczL9uIw6YPYRq00kcHcQqDi"

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from tollway.apis import lifecycle, repository
 from tollway.apis.schemas import ApiTier, PriceTierOut, StoreApi, TierMonetizationAttributes
-from tollway.auth.principal import Principal
 from tollway.errors import NotFound
+from tollway.identity.principal import Principal
 from tollway.models import DEFAULT_TENANT, Api, SubscriptionPolicy, Tenant
 from tollway.policies.pricing_input import price_text
 from tollway.rest.schemas import clean_query

@@ -5,27 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from sqlalchemy.orm import Session
 
-from tollway.apis import catalog, lifecycle, repository, service
+from tollway.apis import catalog, lifecycle, service
 from tollway.apis.schemas import (
     ApiIn,
-    ApiInfo,
     ApiList,
     ApiOut,
-    EndpointConfigOut,
-    EndpointOut,
     LifecycleChange,
     LifecycleState,
     MonetizationAttribute,
     PublisherSettings,
     StoreApi,
     StoreApiList,
-    Transition,
 )
-from tollway.auth.principal import Principal
-from tollway.models import Api
-from tollway.rest.deps import CurrentRuntime, DbSession, Hooks, optional_principal, requires
+from tollway.identity.principal import Principal, optional_principal, requires
+from tollway.rest.deps import CurrentRuntime, DbSession, Hooks
 from tollway.rest.pagination import Page, page
 from tollway.rest.prefixes import PUBLISHER, STORE
 from tollway.rest.responses import ERRORS
@@ -43,62 +37,13 @@ SearchQuery = Annotated[
 ]
 
 
-def api_out(session: Session, api: Api) -> ApiOut:
-    config = api.endpoint_config or {}
-
-    def endpoint(key: str) -> EndpointOut | None:
-        value = config.get(key)
-        return EndpointOut(url=value["url"]) if isinstance(value, dict) and "url" in value else None
-
-    return ApiOut(
-        id=api.id,
-        name=api.name,
-        context=api.context,
-        version=api.version,
-        provider=api.provider,
-        lifeCycleStatus=api.lifecycle_status,
-        description=api.description,
-        policies=[p.name for p in repository.policies_of(session, api)],
-        endpointConfig=EndpointConfigOut(
-            endpoint_type=str(config.get("endpoint_type", "http")),
-            production_endpoints=endpoint("production_endpoints"),
-            sandbox_endpoints=endpoint("sandbox_endpoints"),
-        )
-        if config
-        else None,
-        backendTimeoutMs=api.backend_timeout_ms,
-    )
-
-
-def api_info(api: Api) -> ApiInfo:
-    return ApiInfo(
-        id=api.id,
-        name=api.name,
-        context=api.context,
-        version=api.version,
-        provider=api.provider,
-        lifeCycleStatus=api.lifecycle_status,
-        description=api.description,
-    )
-
-
-def lifecycle_state(api: Api) -> LifecycleState:
-    transitions = lifecycle.TRANSITIONS.get(api.lifecycle_status, {})
-    return LifecycleState(
-        state=api.lifecycle_status,
-        availableTransitions=[
-            Transition(event=event, targetState=target) for event, target in transitions.items()
-        ],
-    )
-
-
 @publisher_router.get("/apis", response_model=ApiList, summary="List or search the tenant's APIs")
 def list_apis(session: DbSession, caller: Viewer, paging: Paging, query: SearchQuery = None) -> ApiList:
     query = clean_query(query, "query")
     total, rows = service.list_apis(
         session, caller.tenant_id, query=query, limit=paging.limit, offset=paging.offset
     )
-    items = [api_info(api) for api in rows]
+    items = [service.api_info(api) for api in rows]
     return ApiList(count=len(items), list=items, pagination=paging.pagination(total, query=query))
 
 
@@ -106,7 +51,7 @@ def list_apis(session: DbSession, caller: Viewer, paging: Paging, query: SearchQ
 def create_api(body: ApiIn, session: DbSession, caller: Creator, response: Response) -> ApiOut:
     api = service.create_api(session, caller, body)
     response.headers["Location"] = f"{PUBLISHER}/apis/{api.id}"
-    return api_out(session, api)
+    return service.api_out(session, api)
 
 
 @publisher_router.post(
@@ -123,18 +68,18 @@ def change_lifecycle(
     clean_query(lifecycleChecklist, "lifecycleChecklist", max_length=1024)
     api = service.get_api(session, caller.tenant_id, apiId)
     service.change_lifecycle(session, api, action)
-    return LifecycleChange(lifecycleState=lifecycle_state(api))
+    return LifecycleChange(lifecycleState=service.lifecycle_state(api))
 
 
 @publisher_router.get("/apis/{apiId}", response_model=ApiOut, summary="Get an API")
 def get_api(apiId: str, session: DbSession, caller: Viewer) -> ApiOut:
-    return api_out(session, service.get_api(session, caller.tenant_id, apiId))
+    return service.api_out(session, service.get_api(session, caller.tenant_id, apiId))
 
 
 @publisher_router.put("/apis/{apiId}", response_model=ApiOut, summary="Replace an API")
 def update_api(apiId: str, body: ApiIn, session: DbSession, caller: Creator) -> ApiOut:
     api = service.get_api(session, caller.tenant_id, apiId)
-    return api_out(session, service.update_api(session, caller, api, body))
+    return service.api_out(session, service.update_api(session, caller, api, body))
 
 
 @publisher_router.delete("/apis/{apiId}", status_code=200, response_class=Response, summary="Delete an API")
@@ -147,7 +92,7 @@ def delete_api(apiId: str, session: DbSession, hooks: Hooks, caller: Creator) ->
     "/apis/{apiId}/lifecycle-state", response_model=LifecycleState, summary="Lifecycle state"
 )
 def get_lifecycle_state(apiId: str, session: DbSession, caller: Viewer) -> LifecycleState:
-    return lifecycle_state(service.get_api(session, caller.tenant_id, apiId))
+    return service.lifecycle_state(service.get_api(session, caller.tenant_id, apiId))
 
 
 @publisher_router.get("/settings", response_model=PublisherSettings, summary="Publisher settings")

@@ -7,8 +7,8 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from tollway.db.ids import is_object_id
 from tollway.models import Api, Subscription, SubscriptionPolicy
-from tollway.rest.schemas import is_object_id
 
 # ?query=field:value searches these columns; plain text searches names.
 SEARCHABLE = {

@@ -14,15 +14,24 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session
 
 from tollway.apis import lifecycle, repository
-from tollway.apis.schemas import ApiIn, EndpointConfig
-from tollway.auth.principal import Principal
+from tollway.apis.schemas import (
+    ApiIn,
+    ApiInfo,
+    ApiOut,
+    EndpointConfig,
+    EndpointConfigOut,
+    EndpointOut,
+    LifecycleState,
+    Transition,
+)
+from tollway.billing.hooks import MonetizationHooks
 from tollway.db.base import utcnow
-from tollway.db.changes import mark_gateway_config_changed
+from tollway.db.integrity import flush_or_conflict
 from tollway.errors import BadRequest, Conflict, NotFound
+from tollway.identity.principal import Principal
 from tollway.models import DEFAULT_TENANT, Api, ApiPolicy, SubscriptionPolicy
-from tollway.monetization.hooks import MonetizationHooks
+from tollway.models.changes import mark_gateway_config_changed
 from tollway.policies.repository import list_policies, policies_by_name
-from tollway.rest.integrity import flush_or_conflict
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
 MAX_CONTEXT = 190
@@ -200,3 +209,53 @@ def list_apis(
     session: Session, tenant_id: str, *, query: str | None, limit: int, offset: int
 ) -> tuple[int, Sequence[Api]]:
     return repository.list_apis(session, tenant_id, query=query, limit=limit, offset=offset)
+
+
+# The REST shapes of an API, shared by the endpoints and the portals.
+def api_out(session: Session, api: Api) -> ApiOut:
+    config = api.endpoint_config or {}
+
+    def endpoint(key: str) -> EndpointOut | None:
+        value = config.get(key)
+        return EndpointOut(url=value["url"]) if isinstance(value, dict) and "url" in value else None
+
+    return ApiOut(
+        id=api.id,
+        name=api.name,
+        context=api.context,
+        version=api.version,
+        provider=api.provider,
+        lifeCycleStatus=api.lifecycle_status,
+        description=api.description,
+        policies=[p.name for p in repository.policies_of(session, api)],
+        endpointConfig=EndpointConfigOut(
+            endpoint_type=str(config.get("endpoint_type", "http")),
+            production_endpoints=endpoint("production_endpoints"),
+            sandbox_endpoints=endpoint("sandbox_endpoints"),
+        )
+        if config
+        else None,
+        backendTimeoutMs=api.backend_timeout_ms,
+    )
+
+
+def api_info(api: Api) -> ApiInfo:
+    return ApiInfo(
+        id=api.id,
+        name=api.name,
+        context=api.context,
+        version=api.version,
+        provider=api.provider,
+        lifeCycleStatus=api.lifecycle_status,
+        description=api.description,
+    )
+
+
+def lifecycle_state(api: Api) -> LifecycleState:
+    transitions = lifecycle.TRANSITIONS.get(api.lifecycle_status, {})
+    return LifecycleState(
+        state=api.lifecycle_status,
+        availableTransitions=[
+            Transition(event=event, targetState=target) for event, target in transitions.items()
+        ],
+    )

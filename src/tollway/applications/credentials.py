@@ -22,12 +22,12 @@ from tollway.applications.schemas import (
     TokenGenerateIn,
     TokenOut,
 )
-from tollway.auth.tokens import create_client, issue_tokens
 from tollway.db.base import utcnow
-from tollway.db.changes import mark_gateway_config_changed
+from tollway.db.integrity import flush_or_conflict
 from tollway.errors import BadRequest, Conflict, NotFound
+from tollway.identity.tokens import create_client, issue_tokens
 from tollway.models import ApiKey, Application, ApplicationKey, OAuthClient
-from tollway.rest.integrity import flush_or_conflict
+from tollway.models.changes import mark_gateway_config_changed
 from tollway.security.hashing import new_token, token_digest, verify_password
 
 APPLICATION_SCOPES = frozenset({"default"})

@@ -21,8 +21,8 @@ from tollway.applications.schemas import (
     TokenGenerateIn,
     TokenOut,
 )
-from tollway.auth.principal import Principal
-from tollway.rest.deps import DbSession, Hooks, requires
+from tollway.identity.principal import Principal, requires
+from tollway.rest.deps import DbSession, Hooks
 from tollway.rest.pagination import Page, page
 from tollway.rest.prefixes import STORE
 from tollway.rest.responses import ERRORS

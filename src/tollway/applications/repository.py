@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tollway.db.ids import is_object_id
 from tollway.models import ApiKey, Application, ApplicationKey, OAuthClient, OAuthToken, Subscription
-from tollway.rest.schemas import is_object_id
 from tollway.security.hashing import token_digest
 
 

@@ -8,13 +8,13 @@ from sqlalchemy.orm import Session
 
 from tollway.applications import repository
 from tollway.applications.schemas import ApplicationIn, ApplicationOut
-from tollway.auth.principal import Principal
+from tollway.billing.hooks import MonetizationHooks
 from tollway.db.base import utcnow
-from tollway.db.changes import mark_gateway_config_changed
+from tollway.db.integrity import flush_or_conflict
 from tollway.errors import BadRequest, Conflict, Forbidden, NotFound
+from tollway.identity.principal import Principal
 from tollway.models import Application
-from tollway.monetization.hooks import MonetizationHooks
-from tollway.rest.integrity import flush_or_conflict
+from tollway.models.changes import mark_gateway_config_changed
 
 
 def owner_id(caller: Principal) -> str:

@@ -25,14 +25,16 @@ import threading
 import time
 from multiprocessing.process import BaseProcess
 
+from sqlalchemy import Engine
+
 from tollway.config import Settings
 from tollway.db.session import make_engine
 from tollway.gateway.server import SHUTDOWN_GRACE, bind_socket, run_gateway, spool_writer
 from tollway.gateway.shared_limits import SharedCounterTable
+from tollway.logging_setup import configure_logging
 from tollway.metering.priority import WriterPriority
 from tollway.metering.progress import StoreProgress
 from tollway.metering.writer import drain, write_until
-from tollway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +42,14 @@ WORKER_STOP_TIMEOUT = 30.0
 WRITER_STOP_TIMEOUT = 30.0  # the writer's own drain gives up after SHUTDOWN_GRACE
 
 
-async def start_gateway(runtime: Runtime) -> None:
+async def start_gateway(settings: Settings, engine: Engine) -> None:
     """Background service of ``tollway serve``: the gateway beside the control plane."""
-    settings = runtime.settings
     if not settings.gateway.enabled:
         return
     if settings.gateway.workers > 1:
         await supervise_workers(settings, settings.server.host, settings.server.gateway_port)
     else:
-        await run_gateway(settings, runtime.engine)
+        await run_gateway(settings, engine)
 
 
 async def run_standalone(settings: Settings) -> None:
@@ -169,8 +170,6 @@ def _child_start(settings_json: str) -> Settings:
     """What every spawned process does first: leave SIGINT to the parent, which decides when its
     children stop; log like it; read its settings."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from tollway.logging_setup import configure_logging
-
     configure_logging()
     return Settings.model_validate_json(settings_json)
 

@@ -33,22 +33,11 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from tollway.metering.events import UsageEvent
+from tollway.metering.events import FIELDS, Kind, UsageEvent, generated
 
-EVENT_COLUMNS = (
-    "id",
-    "time",
-    "tenant_id",
-    "api_id",
-    "application_id",
-    "subscription_id",
-    "tier",
-    "status_code",
-    "billable",
-    "latency_us",
-    "request_bytes",
-    "response_bytes",
-)
+# The usage_events columns, in the event's field order (tests/metering/test_event_fields.py
+# checks the ORM table in tollway.models.usage against them).
+EVENT_COLUMNS = tuple(f.column for f in FIELDS)
 ROLLUP_COLUMNS = (
     "subscription_id",
     "hour",
@@ -97,22 +86,27 @@ def _naive_utc(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
-def _event_row(e: UsageEvent, at: Any) -> tuple[Any, ...]:
-    """The values of EVENT_COLUMNS for one event, its time already in the driver's type."""
-    return (
-        e.id,
-        at,
-        e.tenant_id,
-        e.api_id,
-        e.application_id,
-        e.subscription_id,
-        e.tier,
-        e.status,
-        e.billable,
-        min(e.latency_us, MAX_LATENCY_US),
-        e.request_bytes,
-        e.response_bytes,
-    )
+# Columns narrower than the field's values: the value is limited to what the column holds.
+_LIMITS = {"latency_us": "MAX_LATENCY_US"}
+
+
+def _event_row_source() -> str:
+    times = [f for f in FIELDS if f.kind == "time"]
+    if len(times) != 1 or not set(_LIMITS) <= set(EVENT_COLUMNS):
+        raise TypeError("the database sink expects one time field and the columns named in _LIMITS")
+    values = []
+    for f in FIELDS:
+        value = "at" if f.kind == "time" else f"e.{f.name}"
+        limit = _LIMITS.get(f.column)
+        values.append(f"min({value}, {limit})" if limit else value)
+    return f"def event_row(e, at):\n    return ({', '.join(values)})\n"
+
+
+# The values of EVENT_COLUMNS for one event, its time (``at``) already in the driver's type.
+# Generated from FIELDS once at import: it runs for every event stored.
+_event_row: Callable[[UsageEvent, Any], tuple[Any, ...]] = generated(
+    "event_row", _event_row_source(), {"MAX_LATENCY_US": MAX_LATENCY_US}
+)
 
 
 def _distinct_ids(events: Sequence[UsageEvent]) -> Sequence[UsageEvent]:
@@ -179,24 +173,40 @@ class DatabaseSink:
         """Nothing to release: the engine belongs to the caller."""
 
 
+_PG_CASTS: dict[Kind, str] = {
+    "text": "",
+    "optional text": "",
+    "int": "::bigint",
+    "bool": "::boolean",
+    "time": "::bigint",
+}
+
+
 class _PostgresWriter:
     def __init__(self, quote: Callable[[str], str]) -> None:
         events, rollups = quote("usage_events"), quote("usage_rollups")
         billable, total = quote("billable_count"), quote("total_count")
-        # Each row a JSON array; times as integer microseconds, so the stored value is exact.
+        # Each row a JSON array (_event_row's values); times as integer microseconds, so the
+        # stored value is exact. Integers are read as bigint: the INSERT narrows them to their
+        # column's type (an assignment cast).
+        unpack: list[str] = []
+        insert: list[str] = []
+        for i, f in enumerate(FIELDS):
+            cast = _PG_CASTS[f.kind]
+            unpack.append(
+                f"(r->>{i}){cast} AS {quote(f.column)}" if cast else f"r->>{i} AS {quote(f.column)}"
+            )
+            if f.kind == "time":
+                insert.append(f"timestamp '1970-01-01' + {quote(f.column)} * interval '1 microsecond'")
+            else:
+                insert.append(quote(f.column))
         self._sql = f"""
 WITH batch AS (
-    SELECT r->>0 AS id, (r->>1)::bigint AS us, r->>2 AS tenant_id, r->>3 AS api_id,
-           r->>4 AS application_id, r->>5 AS subscription_id, r->>6 AS tier,
-           (r->>7)::smallint AS status_code, (r->>8)::boolean AS billable,
-           (r->>9)::integer AS latency_us, (r->>10)::bigint AS request_bytes,
-           (r->>11)::bigint AS response_bytes
+    SELECT {", ".join(unpack)}
     FROM jsonb_array_elements(%s::jsonb) AS r
 ), new AS (
     INSERT INTO {events} ({", ".join(quote(c) for c in EVENT_COLUMNS)})
-    SELECT id, timestamp '1970-01-01' + us * interval '1 microsecond', tenant_id, api_id,
-           application_id, subscription_id, tier, status_code, billable, latency_us,
-           request_bytes, response_bytes
+    SELECT {", ".join(insert)}
     FROM batch
     ON CONFLICT ({quote("id")}) DO NOTHING
     RETURNING {quote("subscription_id")} AS sub, {quote("time")} AS at, {quote("tenant_id")} AS tenant,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Integer, case, func, select
 from sqlalchemy.orm import Session
 
-from tollway.models.usage import UsageEvent, UsageRollup
+from tollway.models.usage import UsageEventRow, UsageRollup
 
 Counts = dict[str, tuple[int, int]]
 HOUR = timedelta(hours=1)
@@ -40,15 +40,14 @@ def _raw_counts(
 ) -> None:
     if start >= end:
         return
-    billable = func.sum(case((UsageEvent.billable.is_(True), 1), else_=0), type_=Integer)
+    billable = func.sum(case((UsageEventRow.billable.is_(True), 1), else_=0), type_=Integer)
     stmt = (
-        select(UsageEvent.subscription_id, billable, func.count())
-        .where(UsageEvent.time >= start, UsageEvent.time < end)
-        .group_by(UsageEvent.subscription_id)
+        select(UsageEventRow.subscription_id, billable, func.count())
+        .where(UsageEventRow.time >= start, UsageEventRow.time < end)
+        .group_by(UsageEventRow.subscription_id)
     )
-    stmt = stmt.where(
-        UsageEvent.subscription_id.in_(ids) if ids is not None else UsageEvent.subscription_id.is_not(None)
-    )
+    sub = UsageEventRow.subscription_id
+    stmt = stmt.where(sub.in_(ids) if ids is not None else sub.is_not(None))
     for sub_id, n_billable, n_total in session.execute(stmt):
         _add(into, sub_id, n_billable or 0, n_total)
 

@@ -53,7 +53,8 @@ class UsageRecorder:
 
     def record(
         self,
-        at_us: int,
+        *,
+        time: int,
         tenant_id: str,
         api_id: str | None,
         application_id: str | None,
@@ -65,11 +66,16 @@ class UsageRecorder:
         request_bytes: int,
         response_bytes: int,
     ) -> None:
+        """Spool one event: ``UsageEvent``'s fields but its id, ``time`` in integer microseconds.
+
+        Keyword-only, so the caller is checked by name; the names and their order are those of
+        ``events.FIELDS`` (tests/metering/test_event_fields.py), as encode_line takes them.
+        """
         self._seq = seq = self._seq + 1
         self._lines.append(
             encode_line(
                 f"{self._prefix}{seq:012x}",  # zero-padded: ids of a process sort in order (B-tree friendly)
-                at_us,
+                time,
                 tenant_id,
                 api_id,
                 application_id,

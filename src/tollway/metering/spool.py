@@ -18,10 +18,11 @@ import fcntl
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tollway.metering.events import UsageEvent
+from tollway.metering.events import FIELDS, Kind, UsageEvent, generated
 
 log = logging.getLogger(__name__)
 
@@ -30,48 +31,66 @@ SEALED = ".done"
 SEGMENT_BYTES = 32 * 1024 * 1024
 
 
-def encode_line(
-    event_id: str,
-    at_us: int,
-    tenant_id: str,
-    api_id: str | None,
-    application_id: str | None,
-    subscription_id: str | None,
-    tier: str | None,
-    status: int,
-    billable: bool,
-    latency_us: int,
-    request_bytes: int,
-    response_bytes: int,
-) -> bytes:
-    """One event as one tab-separated line (the gateway's hot path: no object built for it).
-
-    The time is integer microseconds since the epoch (formatting a float costs twice as much).
-    """
-    if tier and ("\t" in tier or "\n" in tier):
-        tier = tier.replace("\t", " ").replace("\n", " ")
-    return (
-        f"{event_id}\t{at_us}\t{tenant_id}\t{api_id or ''}\t{application_id or ''}\t"
-        f"{subscription_id or ''}\t{tier or ''}\t{status}\t{1 if billable else 0}\t{latency_us}\t"
-        f"{request_bytes}\t{response_bytes}\n"
-    ).encode()
+# The line's codec, generated from the event's fields (tollway.metering.events.FIELDS) once at
+# import: one tab-separated line per event, fields in their declared order, no object built on
+# the gateway's hot path. Per kind of field, how its value ``v`` is written (an f-string
+# replacement field) and how its text ``p`` is read back: None is an empty text; a time is
+# integer microseconds since the epoch (formatting a float costs twice as much), or float
+# seconds in spools of earlier versions. A free-text field's tabs and newlines become spaces.
+_WRITE: dict[Kind, str] = {
+    "text": "{v}",
+    "optional text": "{v} or ''",
+    "int": "{v}",
+    "bool": "1 if {v} else 0",
+    "time": "{v}",
+}
+_READ: dict[Kind, str] = {
+    "text": "{p}",
+    "optional text": "{p} or None",
+    "int": "int({p})",
+    "bool": "{p} == '1'",
+    "time": "(float({p}) if '.' in {p} else int({p}) / 1_000_000)",
+}
 
 
-def encode(event: UsageEvent) -> bytes:
-    return encode_line(
-        event.id,
-        round(event.time * 1_000_000),
-        event.tenant_id,
-        event.api_id,
-        event.application_id,
-        event.subscription_id,
-        event.tier,
-        event.status,
-        event.billable,
-        event.latency_us,
-        event.request_bytes,
-        event.response_bytes,
+def _encode_line_source() -> str:
+    clean = "".join(
+        f"    if {f.name} and ('\\t' in {f.name} or '\\n' in {f.name}):\n"
+        f"        {f.name} = {f.name}.replace('\\t', ' ').replace('\\n', ' ')\n"
+        for f in FIELDS
+        if f.free_text
     )
+    line = "\\t".join("{" + _WRITE[f.kind].format(v=f.name) + "}" for f in FIELDS)
+    params = ", ".join(f.name for f in FIELDS)
+    return f'def encode_line({params}):\n{clean}    return f"{line}\\n".encode()\n'
+
+
+def _encode_source() -> str:
+    values = ", ".join(
+        f"round(e.{f.name} * 1_000_000)" if f.kind == "time" else f"e.{f.name}" for f in FIELDS
+    )
+    return f"def encode(e):\n    return encode_line({values})\n"
+
+
+def _parse_source() -> str:
+    values = ", ".join(_READ[f.kind].format(p=f"p[{i}]") for i, f in enumerate(FIELDS))
+    return (
+        "def parse(text):\n"
+        "    p = text.split('\\t')\n"
+        f"    if len(p) != {len(FIELDS)}:\n"
+        "        return None\n"
+        "    try:\n"
+        f"        return UsageEvent({values})\n"
+        "    except ValueError:\n"
+        "        return None\n"
+    )
+
+
+# One event's line, its fields as arguments in FIELDS order (``time`` in integer microseconds).
+encode_line: Callable[..., bytes] = generated("encode_line", _encode_line_source(), {})
+encode: Callable[[UsageEvent], bytes] = generated("encode", _encode_source(), {"encode_line": encode_line})
+# The event of one line's text; None for a torn or foreign line.
+_parse: Callable[[str], UsageEvent | None] = generated("parse", _parse_source(), {"UsageEvent": UsageEvent})
 
 
 def decode(line: bytes) -> UsageEvent | None:
@@ -84,30 +103,6 @@ def decode_lines(chunk: bytes) -> list[UsageEvent | None]:
     texts = chunk.decode("utf-8", "replace").split("\n")
     texts.pop()  # after the last newline: nothing
     return [_parse(text) for text in texts]
-
-
-def _parse(text: str) -> UsageEvent | None:
-    parts = text.split("\t")
-    if len(parts) != 12:
-        return None
-    at = parts[1]
-    try:
-        return UsageEvent(
-            parts[0],
-            float(at) if "." in at else int(at) / 1_000_000,  # seconds: spools of earlier versions
-            parts[2],
-            parts[3] or None,
-            parts[4] or None,
-            parts[5] or None,
-            parts[6] or None,
-            int(parts[7]),
-            parts[8] == "1",
-            int(parts[9]),
-            int(parts[10]),
-            int(parts[11]),
-        )
-    except ValueError:
-        return None
 
 
 @dataclass

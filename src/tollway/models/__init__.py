@@ -24,7 +24,7 @@ from tollway.models.monetization import (
 from tollway.models.oauth import OAuthClient, OAuthToken
 from tollway.models.policy import PolicyPriceTier, SubscriptionPolicy
 from tollway.models.tenant import DEFAULT_TENANT, Tenant, User, UserRole
-from tollway.models.usage import UsageEvent, UsageRollup
+from tollway.models.usage import UsageEventRow, UsageRollup
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -52,7 +52,7 @@ __all__ = [
     "Subscription",
     "SubscriptionPolicy",
     "Tenant",
-    "UsageEvent",
+    "UsageEventRow",
     "UsagePublishJob",
     "UsagePublishRecord",
     "UsageRollup",

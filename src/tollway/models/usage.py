@@ -15,7 +15,10 @@ from tollway.db.base import Base
 from tollway.db.types import UTCDateTime
 
 
-class UsageEvent(Base):
+class UsageEventRow(Base):
+    """A stored ``tollway.metering.events.UsageEvent``: its fields are the columns (``status`` is
+    ``status_code``, the time a datetime), checked by tests/metering/test_event_fields.py."""
+
     __tablename__ = "usage_events"
     __table_args__ = (Index(None, "subscription_id", "time"), Index(None, "time"))
 

@@ -8,19 +8,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tollway.billing.contract import ApiSpec, CustomerSpec, PlanSpec, SubscriptionRef, TenantContext
 from tollway.errors import NotFound
 from tollway.models import Api, MonSubscription, SubscriptionPolicy, Tenant, User
-from tollway.monetization.engine import ApiSpec, CustomerSpec, PlanSpec, SubscriptionRef, TenantContext
-from tollway.monetization.pricing import PricingPlan
+from tollway.pricing.prices import PricingPlan
 from tollway.security.secretbox import SecretBox
+from tollway.tenants.service import monetization_info as decrypt  # the tenants package owns the format
 
 log = logging.getLogger(__name__)
 
 
 def monetization_info(session: Session, secrets: SecretBox, tenant: Tenant) -> Mapping[str, str]:
     """The tenant admin's decrypted MonetizationInfo (engine keys); {} when none is set."""
-    from tollway.tenants.service import monetization_info as decrypt  # the tenants package owns the format
-
     if not tenant.monetization_secrets:
         return {}
     try:

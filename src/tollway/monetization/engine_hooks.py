@@ -1,4 +1,4 @@
-"""The real :class:`~tollway.monetization.hooks.MonetizationHooks`: domain changes -> the engine.
+"""The real :class:`~tollway.billing.hooks.MonetizationHooks`: domain changes -> the engine.
 
 Installed on the runtime by :func:`tollway.monetization.setup.install_monetization`, so every
 business plan and subscription goes through monetization without any workflow configuration.
@@ -9,7 +9,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from tollway.models import Api, Subscription, SubscriptionPolicy
-from tollway.monetization import apis, billing_plans, subscribing
+from tollway.monetization import enabling as apis
+from tollway.monetization import plan_sync as billing_plans
+from tollway.monetization import subscription_sync as subscribing
 from tollway.monetization.service import MonetizationService
 
 

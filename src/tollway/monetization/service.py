@@ -25,18 +25,19 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
-from tollway.config import Settings
-from tollway.db.session import after_commit, transaction
-from tollway.errors import BadRequest, BillingEngineError
-from tollway.models import MonSharedCustomer, MonSubscription
-from tollway.monetization.context import subscription_ref, tenant_context
-from tollway.monetization.engine import (
+from tollway.billing.contract import (
     BillingEngine,
     EngineCall,
     EngineError,
     EngineRejected,
     SubscriptionRef,
 )
+from tollway.config import Settings
+from tollway.db.session import after_commit, transaction
+from tollway.errors import BadRequest, BillingEngineError
+from tollway.models import MonSharedCustomer, MonSubscription
+from tollway.monetization.context import subscription_ref, tenant_context
+from tollway.runtime import Runtime
 from tollway.security.secretbox import SecretBox
 
 log = logging.getLogger(__name__)
@@ -60,21 +61,31 @@ def _run_compensations(session: Session, previous_transaction: SessionTransactio
 
 
 class MonetizationService:
-    """Shared by every request and job of an instance (it holds no per-request state)."""
+    """Monetization on one runtime's engine; holds no state of its own, so it is made where needed."""
 
-    def __init__(
-        self,
-        engine: BillingEngine,
-        settings: Settings,
-        secrets: SecretBox,
-        session_factory: sessionmaker[Session],
-    ) -> None:
-        self.engine = engine
-        self.settings = settings
-        self.secrets = secrets
-        self.session_factory = session_factory
-        # Set by the scheduler when it runs: asks for a maintenance run soon (thread-safe).
-        self.wake_scheduler: Callable[[], None] = lambda: None
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    # Read through to the runtime, so a service held by the hooks sees the runtime's current parts.
+    @property
+    def engine(self) -> BillingEngine:
+        return self.runtime.billing
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def secrets(self) -> SecretBox:
+        return self.runtime.secrets
+
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        return self.runtime.session_factory
+
+    def wake_scheduler(self) -> None:
+        """Ask the scheduler (when one runs) for a maintenance run soon; safe from any thread."""
+        self.runtime.wake_scheduler()
 
     @property
     def engine_name(self) -> str:
@@ -125,6 +136,3 @@ class MonetizationService:
                 )
             )
         return subscription_ref(row, customer_id)
-
-    def close(self) -> None:
-        self.engine.close()

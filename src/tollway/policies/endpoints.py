@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from tollway.auth.principal import Principal
+from tollway.identity.principal import Principal, requires
 from tollway.policies import service
 from tollway.policies.schemas import PolicyIn, PolicyList, PolicyOut
-from tollway.rest.deps import DbSession, Hooks, requires
+from tollway.rest.deps import DbSession, Hooks
 from tollway.rest.prefixes import ADMIN
 from tollway.rest.responses import ERRORS
 

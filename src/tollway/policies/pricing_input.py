@@ -1,6 +1,6 @@
 """From a business plan's ``monetization`` block to validated, exact pricing columns.
 
-Every price is parsed with :func:`tollway.monetization.pricing.parse_price` and the whole plan is
+Every price is parsed with :func:`tollway.pricing.prices.parse_price` and the whole plan is
 checked with :meth:`PricingPlan.validate`, so what the admin API stores is what the billing
 engines can price. Errors name the REST field (``monetization.properties.pricePerRequest``).
 """
@@ -13,9 +13,9 @@ from typing import Literal, cast
 
 from tollway.errors import BadRequest
 from tollway.models import SubscriptionPolicy
-from tollway.monetization.currency import UnknownCurrencyError, normalize_currency
-from tollway.monetization.pricing import PriceTier, PricingError, PricingPlan, parse_price
 from tollway.policies.schemas import Monetization, PolicyIn
+from tollway.pricing.currency import UnknownCurrencyError, normalize_currency
+from tollway.pricing.prices import PriceTier, PricingError, PricingPlan, parse_price
 
 PROPERTIES = "monetization.properties"
 _FIELD_PATHS = {

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tollway.db.ids import is_object_id
 from tollway.models import Api, ApiPolicy, Subscription, SubscriptionPolicy
-from tollway.rest.schemas import is_object_id
 
 
 def get_policy(session: Session, tenant_id: str, policy_id: str) -> SubscriptionPolicy | None:

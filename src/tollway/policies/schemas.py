@@ -38,7 +38,7 @@ PolicyName = Annotated[
 ]
 Label = Annotated[str, StringConstraints(max_length=255), SingleLine]
 Description = Annotated[str, StringConstraints(max_length=4000), MultiLine]
-# Prices are decimal strings; their value is checked by tollway.monetization.pricing.parse_price.
+# Prices are decimal strings; their value is checked by tollway.pricing.prices.parse_price.
 PriceText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), SingleLine]
 Count = Annotated[int, Field(ge=0, le=MAX_BIG)]
 UnitTime = Annotated[int, Field(ge=1, le=MAX_INT)]

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from tollway.billing.hooks import MonetizationHooks
 from tollway.db.base import utcnow
-from tollway.db.changes import mark_gateway_config_changed
+from tollway.db.integrity import flush_or_conflict
 from tollway.errors import BadRequest, Conflict, NotFound
 from tollway.models import PolicyPriceTier, SubscriptionPolicy
-from tollway.monetization.hooks import MonetizationHooks
+from tollway.models.changes import mark_gateway_config_changed
 from tollway.policies import repository
 from tollway.policies.pricing_input import PolicyPricing, price_text, pricing_from
 from tollway.policies.schemas import (
@@ -29,7 +30,6 @@ from tollway.policies.schemas import (
     PriceTierOut,
     RequestCountLimitOut,
 )
-from tollway.rest.integrity import flush_or_conflict
 
 # WSO2 API Manager 3.x ships these subscription tiers (all free, per minute).
 DEFAULT_POLICIES: tuple[tuple[str, str, int], ...] = (

@@ -20,30 +20,22 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tollway.auth.roles import ROLE_ADMIN, ROLE_CREATOR, ROLE_PUBLISHER
+from tollway.identity.roles import ROLE_ADMIN, ROLE_CREATOR, ROLE_PUBLISHER
 from tollway.models import DEFAULT_TENANT, Tenant, User
 from tollway.runtime import Runtime
-from tollway.security.secretbox import load_or_create_master_key
 
 COOKIE_NAME = "tollway_portal"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SESSION_MAX_AGE = 8 * 3600  # seconds: a working day, then sign in again
-_KEY_CACHE = "portal_session_key"
 _SALT = "tollway.portal.session.v1"
 
 PUBLISHER_ROLES = frozenset({ROLE_ADMIN, ROLE_PUBLISHER, ROLE_CREATOR})
 
 
 def session_key(runtime: Runtime) -> bytes:
-    """HMAC(master key, purpose): never a constant, never the master key itself."""
-    key = runtime.extras.get(_KEY_CACHE)
-    if key is None:
-        master = load_or_create_master_key(runtime.settings.server.data_dir)
-        key = hmac.new(master, b"tollway portal session cookie", hashlib.sha256).digest()
-        runtime.extras[_KEY_CACHE] = key
-    assert isinstance(key, bytes)
-    return key
+    """The cookies' signing key, derived from the master key for this purpose only."""
+    return runtime.secrets.derive(b"tollway portal session cookie")
 
 
 def password_fingerprint(password_hash: str) -> str:

@@ -24,10 +24,10 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from tollway.auth.principal import Principal
-from tollway.auth.roles import allowed_scopes
 from tollway.db.session import transaction
 from tollway.errors import Forbidden, NotFound, TollwayError
+from tollway.identity.principal import Principal
+from tollway.identity.roles import allowed_scopes
 from tollway.models import DEFAULT_TENANT
 from tollway.portals import formatting
 from tollway.portals.sessions import (

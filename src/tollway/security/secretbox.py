@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -14,6 +16,11 @@ MASTER_KEY_ENV = "TOLLWAY_MASTER_KEY"
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A key for one purpose, HMAC(master key, purpose): never a constant, never the master key."""
+        return hmac.new(self._key, purpose, hashlib.sha256).digest()
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from tollway.apis import repository as apis
 from tollway.applications import repository as applications
 from tollway.applications.service import owner_id
-from tollway.auth.principal import Principal, qualified_username
 from tollway.errors import NotFound
+from tollway.identity.principal import Principal, qualified_username, requires
 from tollway.models import Subscription
-from tollway.rest.deps import CurrentRuntime, DbSession, Hooks, requires
+from tollway.rest.deps import CurrentRuntime, DbSession, Hooks
 from tollway.rest.pagination import Page, page
 from tollway.rest.prefixes import PUBLISHER, STORE
 from tollway.rest.responses import ERRORS

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.orm import Session
 
+from tollway.db.ids import is_object_id
 from tollway.models import Application, Subscription, SubscriptionPolicy, Tenant, User
-from tollway.rest.schemas import is_object_id
 
 
 def get_owned(session: Session, tenant_id: str, owner_id: str, subscription_id: str) -> Subscription | None:

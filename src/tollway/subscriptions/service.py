@@ -12,14 +12,14 @@ from tollway.apis import lifecycle
 from tollway.apis.repository import get_api, policies_of
 from tollway.applications import repository as applications
 from tollway.applications.service import owner_id
-from tollway.auth.principal import Principal
+from tollway.billing.hooks import MonetizationHooks
 from tollway.config import Settings
 from tollway.db.base import utcnow
-from tollway.db.changes import mark_gateway_config_changed
+from tollway.db.integrity import flush_or_conflict
 from tollway.errors import BadRequest, Conflict, NotFound
+from tollway.identity.principal import Principal
 from tollway.models import Subscription
-from tollway.monetization.hooks import MonetizationHooks
-from tollway.rest.integrity import flush_or_conflict
+from tollway.models.changes import mark_gateway_config_changed
 from tollway.subscriptions import repository
 from tollway.subscriptions.schemas import SubscriptionIn
 

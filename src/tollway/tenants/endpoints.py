@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
 
-from tollway.auth.principal import Principal
 from tollway.errors import Forbidden
-from tollway.rest.deps import CurrentRuntime, DbSession, requires
+from tollway.identity.principal import Principal, requires
+from tollway.rest.deps import CurrentRuntime, DbSession
 from tollway.rest.prefixes import ADMIN
 from tollway.rest.responses import ERRORS
 from tollway.tenants import service

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tollway.auth.roles import ROLE_ADMIN
+from tollway.identity.roles import ROLE_ADMIN
 from tollway.models import Tenant, User, UserRole
 
 

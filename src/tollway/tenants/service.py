@@ -22,17 +22,17 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tollway.auth.roles import ROLE_ADMIN
-from tollway.auth.tokens import revoke_tenant_tokens
-from tollway.db.changes import mark_gateway_config_changed
 from tollway.errors import BadRequest, Conflict, NotFound
+from tollway.identity import repository as users
+from tollway.identity.roles import ROLE_ADMIN
+from tollway.identity.tokens import revoke_tenant_tokens
+from tollway.identity.users import check_password, create_user, local_username
 from tollway.models import DEFAULT_TENANT, Tenant
+from tollway.models.changes import mark_gateway_config_changed
 from tollway.policies.service import seed_default_policies
 from tollway.runtime import Runtime
 from tollway.security.secretbox import SecretBox
 from tollway.tenants import repository
-from tollway.users import repository as users
-from tollway.users.service import check_password, create_user, local_username
 
 # Lower-case DNS name with at least two labels, e.g. "example.com".
 DOMAIN_PATTERN = re.compile(

@@ -19,11 +19,11 @@ from tests.fakes.stripe_fake import StripeFake
 from tests.monetization.world import World
 from tests.support.identity import OrmIdentity
 from tests.support.servers import ServerThread
-from tollway.billing.stripe.engine import StripeEngine
+from tollway.billing.stripe.stripe_engine import StripeEngine
 from tollway.config import Settings, load_settings
 from tollway.db.session import transaction
 from tollway.models import DEFAULT_TENANT, Tenant
-from tollway.monetization.setup import monetization_of
+from tollway.monetization.service import MonetizationService
 from tollway.runtime import Runtime
 from tollway.tenants.service import replace_tenant_config
 
@@ -40,7 +40,7 @@ class StripeSetup:
 
     @property
     def engine(self) -> StripeEngine:
-        engine = monetization_of(self.runtime).engine
+        engine = MonetizationService(self.runtime).engine
         assert isinstance(engine, StripeEngine)
         return engine
 

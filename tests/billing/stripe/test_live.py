@@ -26,8 +26,8 @@ from tests.billing.stripe.conftest import set_monetization_info
 from tests.monetization.world import World
 from tollway.config import Settings, load_settings
 from tollway.db.base import utcnow
+from tollway.invoicing.maintenance import run_maintenance
 from tollway.models import MonPolicyPlan
-from tollway.monetization.maintenance import run_maintenance
 from tollway.runtime import Runtime
 
 KEY = os.environ.get("STRIPE_TEST_SECRET_KEY", "")

@@ -17,14 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.billing.conftest import use_engine
 from tests.billing.stripe.conftest import WEBHOOK_SECRET, StripeSetup
 from tests.gateway.support import Backend, GatewayThread, wait_until
 from tests.support.identity import OrmIdentity
 from tests.support.rest import ADMIN, POLICIES, PUBLISHER, STORE, commercial_plan, expect, new_api
-from tollway.auth.roles import ROLE_PUBLISHER, ROLE_SUBSCRIBER
 from tollway.db.base import utcnow
+from tollway.identity.roles import ROLE_PUBLISHER, ROLE_SUBSCRIBER
 from tollway.metering.queries import usage_counts
-from tollway.monetization.setup import install_monetization
 from tollway.runtime import Runtime
 
 
@@ -152,12 +152,6 @@ def manual(http: httpx.Client, identity: OrmIdentity, runtime: Runtime, backend:
     return Manual(http, identity, runtime, backend)
 
 
-def _use_engine(runtime: Runtime, name: str) -> None:
-    monetization = runtime.settings.monetization.model_copy(update={"engine": name})
-    runtime.settings = runtime.settings.model_copy(update={"monetization": monetization})
-    install_monetization(runtime)
-
-
 def test_the_manuals_scenario_on_stripe_bills_what_the_ledger_bills(
     manual: Manual, stripe: StripeSetup, gateway: GatewayThread, runtime: Runtime
 ) -> None:
@@ -166,7 +160,7 @@ def test_the_manuals_scenario_on_stripe_bills_what_the_ledger_bills(
     revenue: dict[str, dict[str, str]] = {}
     for engine in ("stripe", "ledger"):
         if engine == "ledger":
-            _use_engine(runtime, "ledger")
+            use_engine(runtime, "ledger")
         plan, name = f"PerCall{engine}", f"Pizza{engine}"
         manual.plan(plan, price="0.0004")
         api_id = manual.monetized_api(name, plan, stripe.seller)

@@ -13,6 +13,7 @@ from tests.billing.stripe.conftest import StripeSetup
 from tests.monetization.world import World
 from tollway.db.base import utcnow
 from tollway.errors import BillingEngineError
+from tollway.invoicing.maintenance import run_maintenance
 from tollway.models import (
     Invoice,
     MonApiTierPlan,
@@ -22,8 +23,7 @@ from tollway.models import (
     Subscription,
     SubscriptionPolicy,
 )
-from tollway.monetization.maintenance import run_maintenance
-from tollway.monetization.publisher import SETTLE
+from tollway.publishing.usage_publisher import SETTLE
 
 
 def _monetized_api(world: World, stripe: StripeSetup, **policy: Any) -> str:

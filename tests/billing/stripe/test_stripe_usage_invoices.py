@@ -14,13 +14,13 @@ from sqlalchemy import select
 
 from tests.billing.stripe.conftest import StripeSetup, clear_faults
 from tests.monetization.world import World
+from tollway.billing.contract import EngineCall, SubscriptionRef, UsageRecord
 from tollway.billing.stripe.clients import meter_events_base
 from tollway.config import StripeSettings
+from tollway.invoicing import invoices
 from tollway.models import Api, UsagePublishRecord
-from tollway.monetization import invoices
-from tollway.monetization.engine import EngineCall, SubscriptionRef, UsageRecord
-from tollway.monetization.periods import Period, period_at
-from tollway.monetization.pricing import PriceTier, PricingPlan, price_period
+from tollway.pricing.periods import Period, period_at
+from tollway.pricing.prices import PriceTier, PricingPlan, price_period
 
 
 def _setup(world: World, stripe: StripeSetup, **policy: Any) -> tuple[str, str]:

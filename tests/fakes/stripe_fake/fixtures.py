@@ -1,8 +1,9 @@
 """Stripe's published example objects (``fixtures3.json``), used as the shape of every response.
 
 Each response starts from a deep copy of the fixture for its resource, and the fake overrides the
-fields with its real state. The file lives in the project's ``shared/stripe/`` folder beside the
-repository; ``STRIPE_FAKE_FIXTURES`` may point elsewhere.
+fields with its real state. The file is a copy of Stripe's own, from Stripe's public OpenAPI
+repository (MIT licence, beside it in ``data/LICENSE``); ``STRIPE_FAKE_FIXTURES`` may point to
+another copy (e.g. a newer one) to check the fake against it.
 """
 
 from __future__ import annotations
@@ -14,21 +15,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-_RELATIVE = Path("shared") / "stripe" / "fixtures3.json"
+BUNDLED = Path(__file__).parent / "data" / "fixtures3.json"
 
 
 def fixtures_path() -> Path:
     override = os.environ.get("STRIPE_FAKE_FIXTURES")
-    if override:
-        return Path(override)
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / _RELATIVE
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"Stripe's fixtures3.json was not found in any parent folder's {_RELATIVE}; "
-        "set STRIPE_FAKE_FIXTURES to its path"
-    )
+    return Path(override) if override else BUNDLED
 
 
 @cache

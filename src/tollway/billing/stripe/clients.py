@@ -16,8 +16,8 @@ from typing import Any
 
 import stripe
 
+from tollway.billing.contract import EngineRejected, TenantContext
 from tollway.config import StripeSettings
-from tollway.monetization.engine import EngineRejected, TenantContext
 
 PLATFORM_KEY = "BillingEnginePlatformAccountKey"
 WEBHOOK_SECRET = "StripeWebhookSecret"  # noqa: S105 - the name of a MonetizationInfo key

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tollway.billing.contract import EngineError
 from tollway.billing.stripe.catalog import Catalog, v1
 from tollway.billing.stripe.clients import Target
 from tollway.billing.stripe.mapping import moment, stamp
-from tollway.monetization.engine import EngineError
-from tollway.monetization.periods import boundary, period_at
+from tollway.pricing.periods import boundary, period_at
 
 LIVE = ("active", "trialing", "past_due", "unpaid", "incomplete", "paused")
 

@@ -22,11 +22,11 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from tollway.billing.contract import EngineInvoice, SubscriptionRef
 from tollway.billing.stripe.catalog import Catalog, v1
 from tollway.billing.stripe.clients import Target
 from tollway.billing.stripe.facts import SubscriptionFacts
 from tollway.billing.stripe.mapping import engine_invoice, money
-from tollway.monetization.engine import EngineInvoice, SubscriptionRef
 
 CREATED_SLACK = 3600  # an invoice for period k is never made long before the period starts
 

@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from tollway.monetization.currency import minor_unit, round_amount
-from tollway.monetization.engine import EngineInvoice, EngineRejected, InvoiceLine
-from tollway.monetization.plans import pricing_to_json
-from tollway.monetization.pricing import PricingPlan
+from tollway.billing.contract import EngineInvoice, EngineRejected, InvoiceLine
+from tollway.pricing.currency import minor_unit, round_amount
+from tollway.pricing.encoding import pricing_to_json
+from tollway.pricing.prices import PricingPlan
 
 # Stripe's minor unit where it differs from ISO 4217 (https://docs.stripe.com/currencies):
 # ISK is sent as a two-decimal amount for backwards compatibility; MGA is zero-decimal.

@@ -31,14 +31,14 @@ from typing import Any
 
 import stripe
 
+from tollway.billing.contract import EngineError, SubscriptionRef, TenantContext, UsageRecord
 from tollway.billing.stripe.catalog import v1
 from tollway.billing.stripe.clients import StripeClients, Target
 from tollway.billing.stripe.facts import SubscriptionFacts
 from tollway.billing.stripe.mapping import moment
 from tollway.billing.stripe.wire import Wire, message, translate
 from tollway.db.base import utcnow
-from tollway.monetization.engine import EngineError, SubscriptionRef, TenantContext, UsageRecord
-from tollway.monetization.periods import period_at
+from tollway.pricing.periods import period_at
 
 STREAM_BATCH = 100
 PAST_LIMIT = timedelta(days=35)  # Stripe refuses meter events older than this

@@ -29,19 +29,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import stripe
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tollway.billing.stripe.engine import StripeEngine
+from tollway.billing.contract import TenantContext
 from tollway.billing.stripe.mapping import moment
 from tollway.db.base import utcnow
-from tollway.db.changes import mark_gateway_config_changed
 from tollway.errors import BadRequest
 from tollway.models import MonSubscription, Subscription
-from tollway.monetization.engine import TenantContext
+from tollway.models.changes import mark_gateway_config_changed
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +149,19 @@ def _ended(
     return _block(session, subscription, BILLING_CANCELED) if subscription is not None else "marked"
 
 
-def process(session: Session, engine: StripeEngine, tenant: TenantContext, event: Mapping[str, Any]) -> str:
+class StripeState(Protocol):
+    """What the webhook handler asks of the engine: Stripe's current state of an object."""
+
+    name: str
+
+    def subscription_status(
+        self, tenant: TenantContext, account: str | None, subscription_id: str
+    ) -> str | None: ...
+
+    def invoice_status(self, tenant: TenantContext, account: str | None, invoice_id: str) -> str | None: ...
+
+
+def process(session: Session, engine: StripeState, tenant: TenantContext, event: Mapping[str, Any]) -> str:
     """Apply one verified event; answers what was done (for the response and the logs)."""
     event_type = str(event.get("type") or "")
     if event_type not in HANDLED:

@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 
 import stripe
 
+from tollway.billing.contract import EngineError, EngineRejected
 from tollway.billing.stripe.clients import CONNECTED_ACCOUNT, PLATFORM_KEY, Target
 from tollway.billing.stripe.retry import RetryPolicy, _header
-from tollway.monetization.engine import EngineError, EngineRejected
 
 T = TypeVar("T")
 

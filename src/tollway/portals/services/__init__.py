@@ -1,7 +1,7 @@
 """The portals' one door to the domain services.
 
 Every page calls the same service functions as the REST endpoint for the same action, with the
-same caller (the signed-in user as a :class:`~tollway.auth.principal.Principal` with the scopes
+same caller (the signed-in user as a :class:`~tollway.identity.principal.Principal` with the scopes
 their roles allow), and gets back the REST contract's shapes (plain dicts), so the templates are
 written against the documented API and not against the ORM. Nothing here decides a business rule.
 """

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from tollway.auth.principal import Principal
 from tollway.errors import Conflict
-from tollway.monetization import jobs
-from tollway.monetization.setup import monetization_of
+from tollway.identity.principal import Principal
+from tollway.monetization.service import MonetizationService
 from tollway.portals.services.common import require
+from tollway.publishing import jobs
 from tollway.runtime import Runtime
 from tollway.tenants import service as tenant_service
 
 
 def start_usage_publishing(runtime: Runtime, principal: Principal) -> None:
     require(principal, "apim:monetization_usage_publish")
-    svc = monetization_of(runtime)
+    svc = MonetizationService(runtime)
     try:
         jobs.start_in_background(svc, svc.session_factory, "portal")
     except jobs.JobBusy:

@@ -7,11 +7,11 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from tollway.auth.principal import Principal
+from tollway.db.ids import is_object_id
 from tollway.errors import Forbidden, NotFound
-from tollway.monetization import invoices
-from tollway.monetization.setup import monetization_of
-from tollway.rest.schemas import is_object_id
+from tollway.identity.principal import Principal
+from tollway.invoicing import invoices
+from tollway.monetization.service import MonetizationService
 from tollway.runtime import Runtime
 
 
@@ -39,7 +39,7 @@ def invoice_or_none(db: Session, runtime: Runtime, subscription_id: str) -> dict
     if invoices.current_row(db, subscription_id) is None:
         return None
     try:
-        invoice = invoices.current_invoice(monetization_of(runtime), db, subscription_id)
+        invoice = invoices.current_invoice(MonetizationService(runtime), db, subscription_id)
     except NotFound:  # the engine has no invoice yet (e.g. nothing received for this period)
         return None
     return invoices.invoice_body(invoice)

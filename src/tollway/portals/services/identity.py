@@ -6,13 +6,13 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from tollway.errors import BadRequest, Conflict, NotFound
+from tollway.identity import repository as user_repository
+from tollway.identity import signup
+from tollway.identity import users as user_service
+from tollway.identity.users import UsernameTaken
 from tollway.models import User
 from tollway.portals.forms import words_for
 from tollway.runtime import Runtime
-from tollway.users import repository as user_repository
-from tollway.users import service as user_service
-from tollway.users import signup
-from tollway.users.service import UsernameTaken
 
 
 def authenticate(db: Session, login: str, password: str) -> User | None:
@@ -21,7 +21,7 @@ def authenticate(db: Session, login: str, password: str) -> User | None:
 
 def sign_up(db: Session, runtime: Runtime, fields: dict[str, str]) -> User:
     """Self sign-up in the default tenant (role Internal/subscriber), through the sign-up endpoint's
-    own function (tollway.users.signup has no separate service function)."""
+    own function (tollway.identity.signup has no separate service function)."""
     claims = [
         {"uri": uri, "value": fields[name]}
         for name, uri in (

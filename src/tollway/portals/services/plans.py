@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from tollway.auth.principal import Principal
 from tollway.errors import BadRequest
+from tollway.identity.principal import Principal
 from tollway.policies import service as policy_service
 from tollway.policies.schemas import PolicyIn
 from tollway.portals.forms import words_for

@@ -7,16 +7,15 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from tollway.apis import endpoints as api_endpoints
 from tollway.apis import lifecycle
 from tollway.apis import service as api_service
 from tollway.apis.schemas import ApiIn
-from tollway.auth.principal import Principal, qualified_username
 from tollway.errors import BadRequest, NotFound
+from tollway.identity.principal import Principal, qualified_username
+from tollway.invoicing import invoices
 from tollway.models import Api
-from tollway.monetization import apis as monetized_apis
-from tollway.monetization import invoices
-from tollway.monetization.setup import monetization_of
+from tollway.monetization import enabling as monetized_apis
+from tollway.monetization.service import MonetizationService
 from tollway.portals.forms import words_for
 from tollway.portals.services.common import PORTAL_LIST_LIMIT, checked_id, dump, invoice_or_none, require
 from tollway.runtime import Runtime
@@ -25,7 +24,7 @@ from tollway.subscriptions import service as sub_service
 
 
 def _api_dict(db: Session, api: Api) -> dict[str, Any]:
-    body = dump(api_endpoints.api_out(db, api))
+    body = dump(api_service.api_out(db, api))
     # Not part of the REST API object (it has its own /monetization resource); the pages show it.
     body["monetizationEnabled"] = api.monetization_enabled
     body["actions"] = [a for a in lifecycle.TRANSITIONS.get(api.lifecycle_status, {}) if a != _redeploy(api)]
@@ -46,7 +45,7 @@ def _publisher_api(db: Session, principal: Principal, api_id: str) -> Api:
 def list_apis(db: Session, principal: Principal) -> list[dict[str, Any]]:
     require(principal, "apim:api_view", "apim:api_create", "apim:api_publish")
     _, rows = api_service.list_apis(db, principal.tenant_id, query=None, limit=PORTAL_LIST_LIMIT, offset=0)
-    return [{**dump(api_endpoints.api_info(a)), "monetizationEnabled": a.monetization_enabled} for a in rows]
+    return [{**dump(api_service.api_info(a)), "monetizationEnabled": a.monetization_enabled} for a in rows]
 
 
 def get_api(db: Session, principal: Principal, api_id: str) -> dict[str, Any]:
@@ -87,7 +86,7 @@ def set_api_monetization(
 ) -> None:
     require(principal, "apim:api_publish")
     api = _publisher_api(db, principal, api_id)
-    svc = monetization_of(runtime)
+    svc = MonetizationService(runtime)
     if enabled:
         monetized_apis.enable(svc, db, api, properties)
     else:
@@ -130,7 +129,7 @@ def publisher_invoice(
 def api_revenue(db: Session, runtime: Runtime, principal: Principal, api_id: str) -> dict[str, Any]:
     """Revenue per subscription (labelled by application and subscriber) and its total."""
     api = _publisher_api(db, principal, api_id)
-    properties = invoices.api_revenue(monetization_of(runtime), db, api)
+    properties = invoices.api_revenue(MonetizationService(runtime), db, api)
     labels = {s["subscriptionId"]: s for s in api_subscriptions(db, principal, api_id)}
     currency = properties.get("currency", "")
     rows = []

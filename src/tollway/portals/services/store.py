@@ -12,8 +12,10 @@ from tollway.applications import credentials
 from tollway.applications import repository as app_repository
 from tollway.applications import service as app_service
 from tollway.applications.schemas import ApplicationIn, KeyGenerateIn, TokenGenerateIn
-from tollway.auth.principal import Principal
+from tollway.db.ids import is_object_id
 from tollway.errors import BadRequest
+from tollway.identity.principal import Principal
+from tollway.invoicing import invoices
 from tollway.models import (
     DEFAULT_TENANT,
     Api,
@@ -21,7 +23,6 @@ from tollway.models import (
     Subscription,
     SubscriptionPolicy,
 )
-from tollway.monetization import invoices
 from tollway.policies import service as policy_service
 from tollway.portals.formatting import plan_price
 from tollway.portals.forms import words_for
@@ -32,7 +33,6 @@ from tollway.portals.services.common import (
     invoice_or_none,
     require_subscriber,
 )
-from tollway.rest.schemas import is_object_id
 from tollway.runtime import Runtime
 from tollway.subscriptions import repository as sub_repository
 from tollway.subscriptions import service as sub_service

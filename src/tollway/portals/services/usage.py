@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
-from tollway.auth.principal import Principal
 from tollway.db.base import utcnow
+from tollway.identity.principal import Principal
+from tollway.invoicing import invoices
 from tollway.metering.queries import usage_counts
-from tollway.monetization import invoices
-from tollway.monetization.periods import period_at
 from tollway.portals.services.common import checked_id, require_subscriber
+from tollway.pricing.periods import period_at
 from tollway.runtime import Runtime
 from tollway.subscriptions import service as sub_service
 

@@ -1,1 +1,0 @@
-"""Identity: OAuth2 authorization server, client registration, scopes, SCIM2 users."""

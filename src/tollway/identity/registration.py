@@ -1,0 +1,109 @@
+"""Dynamic client registration (WSO2's /client-registration/v0.17/register).
+
+Registering the same ``clientName`` for the same owner again returns the same client id. The
+secret is stored only as a hash, so it cannot be shown again: the repeat call gives the client
+a fresh secret (the previous one stops working) and records the latest grant types and
+callback. Clients serve users of their own tenant only.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tollway.errors import BadRequest, Forbidden
+from tollway.identity import repository
+from tollway.identity.principal import qualified_username
+from tollway.identity.roles import ROLE_ADMIN
+from tollway.identity.schemas import RegistrationRequest, RegistrationResponse
+from tollway.identity.tokens import create_client, rotate_client_secret
+from tollway.identity.users import split_login
+from tollway.models import OAuthClient, User
+
+# WSO2's grant type names. Tollway's token endpoint serves the first three; the others are
+# recorded so WSO2 registration scripts keep working, and refused at /oauth2/token.
+KNOWN_GRANT_TYPES = frozenset(
+    {
+        "password",
+        "client_credentials",
+        "refresh_token",
+        "authorization_code",
+        "implicit",
+        "iwa:ntlm",
+        "urn:ietf:params:oauth:grant-type:saml2-bearer",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    }
+)  # all of them, joined, fit OAuthClient.grant_types (255)
+
+
+def register_client(session: Session, caller: User, request: RegistrationRequest) -> RegistrationResponse:
+    grant_types = _grant_types(request.grantType)
+    owner = _owner(session, caller, request.owner)
+    client = session.scalar(
+        select(OAuthClient).where(
+            OAuthClient.tenant_id == owner.tenant_id,
+            OAuthClient.owner_id == owner.id,
+            OAuthClient.client_name == request.clientName,
+            OAuthClient.application_id.is_(None),
+            OAuthClient.revoked_at.is_(None),
+        )
+    )
+    if client is None:
+        client, secret = create_client(
+            session,
+            tenant_id=owner.tenant_id,
+            client_name=request.clientName,
+            owner_id=owner.id,
+            grant_types=grant_types,
+            callback_url=request.callbackUrl,
+        )
+    else:
+        secret = rotate_client_secret(client)
+        client.grant_types = grant_types
+        client.callback_url = request.callbackUrl
+        session.flush()
+    return RegistrationResponse(
+        clientId=client.client_id,
+        clientName=client.client_name,
+        callBackURL=client.callback_url,
+        clientSecret=secret,
+        isSaasApplication=False,
+        appOwner=qualified_username(owner.username, owner.tenant.domain),
+        jsonString=json.dumps(
+            {
+                "grant_types": grant_types,
+                "redirect_uris": client.callback_url or "",
+                "client_name": client.client_name,
+            }
+        ),
+    )
+
+
+def _grant_types(text: str) -> str:
+    names = text.split()
+    if not names:
+        raise BadRequest("'grantType': name at least one grant type, e.g. \"password refresh_token\"")
+    unknown = [name for name in names if name not in KNOWN_GRANT_TYPES]
+    if unknown:
+        raise BadRequest(f"'grantType': unknown grant type '{unknown[0]}'")
+    return " ".join(dict.fromkeys(names))
+
+
+def _owner(session: Session, caller: User, owner: str | None) -> User:
+    """The caller, or, when the caller is an admin, another user of the caller's tenant."""
+    if owner is None:
+        return caller
+    name, domain = split_login(owner) if "@" in owner else (owner, caller.tenant.domain)
+    if domain == caller.tenant.domain and name == caller.username:
+        return caller
+    if ROLE_ADMIN not in caller.role_names:
+        raise Forbidden("'owner': only an admin may register a client for another user")
+    user = (
+        repository.user_by_name(session, caller.tenant_id, name) if domain == caller.tenant.domain else None
+    )
+    if user is None or not user.active:
+        raise BadRequest(f"'owner': no active user '{owner}' in tenant '{caller.tenant.domain}'")
+    return user

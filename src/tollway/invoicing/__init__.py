@@ -1,0 +1,1 @@
+"""Invoices and revenue read from the billing engines, and their finalization (maintenance)."""

@@ -1,1 +1,0 @@
-"""Users of a tenant: SCIM 2.0 provisioning and developer-portal self sign-up."""

@@ -1,0 +1,1 @@
+"""The control-plane ASGI application: every router, the OpenAPI documents, the lifespan."""

@@ -1,0 +1,46 @@
+"""Every router of the control plane, in the order they are mounted (portals first: they own `/`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tollway.apis.endpoints import publisher_router as apis
+from tollway.apis.endpoints import store_router as catalog
+from tollway.applications.endpoints import router as applications
+from tollway.identity.oauth_endpoints import router as oauth
+from tollway.identity.scim_endpoints import router as scim_users
+from tollway.identity.signup import router as sign_up
+from tollway.invoicing.endpoints import publisher_router as revenue
+from tollway.invoicing.endpoints import store_router as invoices
+from tollway.monetization.endpoints import publisher_router as monetization
+from tollway.monetization.webhooks import router as engine_webhooks
+from tollway.policies.endpoints import router as policies
+from tollway.portals import admin, devportal, publisher, signin
+from tollway.publishing.endpoints import admin_router as usage_publishing
+from tollway.subscriptions.endpoints import publisher_router as api_subscriptions
+from tollway.subscriptions.endpoints import store_router as subscriptions
+from tollway.tenants.endpoints import router as tenants
+from tollway.web.openapi import router as documents
+
+ROUTERS: tuple[APIRouter, ...] = (
+    signin.router,
+    admin.router,
+    publisher.router,
+    devportal.router,
+    policies,
+    apis,
+    api_subscriptions,
+    catalog,
+    applications,
+    subscriptions,
+    documents,
+    monetization,
+    revenue,
+    invoices,
+    usage_publishing,
+    engine_webhooks,
+    oauth,
+    scim_users,
+    sign_up,
+    tenants,
+)
