@@ -44,7 +44,11 @@ def main() -> int:
     run(str(BIN / "ruff"), "format", "--check", "src", "tests", "bench")
     run(str(BIN / "mypy"), "--strict", "src")
     run(str(BIN / "lint-imports"))
-    pytest = subprocess.run([str(BIN / "python"), "-m", "pytest", *sys.argv[1:]], cwd=ROOT)
+    args = sys.argv[1:]
+    if not any(a == "-n" or a.startswith(("-n", "--numprocesses")) or a == "no:xdist" for a in args):
+        # Test processes side by side (pytest-xdist); each has its own throwaway databases.
+        args = ["-n", str(min(os.cpu_count() or 1, 4)), *args]
+    pytest = subprocess.run([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
     return pytest.returncode
 
 
