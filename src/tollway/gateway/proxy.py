@@ -26,7 +26,7 @@ from tollway.gateway import responses
 from tollway.gateway.deadlines import Deadlines
 from tollway.gateway.limits import retry_after
 from tollway.gateway.responses import Answer
-from tollway.gateway.snapshot import ApiRoute, Backend, Credential, Subscription
+from tollway.gateway.snapshot import ApiRoute, Backend, Credential, SubscriptionEntry
 from tollway.gateway.upstream import HeadAnswer, UpstreamConnection, UpstreamPool
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class Exchange:
     route: ApiRoute | None = None
     tenant_id = ""
     app_id: str | None = None
-    sub: Subscription | None = None
+    sub: SubscriptionEntry | None = None
     refusal: Answer | None = None
     head = b""
     body: list[bytes] | None = None

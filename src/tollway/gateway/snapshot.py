@@ -67,7 +67,7 @@ class Plan:
 
 
 @dataclass(slots=True)
-class Subscription:
+class SubscriptionEntry:
     id: str
     status: str
     api_id: str
@@ -77,11 +77,11 @@ class Subscription:
 
 
 @dataclass(slots=True)
-class Application:
+class ApplicationEntry:
     id: str
     tenant_id: str
     # API id -> subscription.
-    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    subscriptions: dict[str, SubscriptionEntry] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -101,7 +101,7 @@ class Snapshot:
     max_segments: int = 2
     tenants: dict[str, str] = field(default_factory=dict)  # domain -> id
     default_tenant_id: str = ""
-    applications: dict[str, Application] = field(default_factory=dict)
+    applications: dict[str, ApplicationEntry] = field(default_factory=dict)
     api_keys: dict[str, Credential] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
 

@@ -20,25 +20,25 @@ from tollway.gateway.limits import BYTE_UNITS, window_of
 from tollway.gateway.snapshot import (
     INFINITY,
     ApiRoute,
-    Application,
+    ApplicationEntry,
     Backend,
     Credential,
     Plan,
     Snapshot,
-    Subscription,
+    SubscriptionEntry,
     Window,
 )
 from tollway.models import (
     DEFAULT_TENANT,
     Api,
     ApiKey,
+    Application,
     OAuthClient,
     OAuthToken,
+    Subscription,
     SubscriptionPolicy,
     Tenant,
 )
-from tollway.models import Application as ApplicationRow
-from tollway.models import Subscription as SubscriptionRow
 from tollway.models.config_version import ConfigVersion
 
 log = logging.getLogger(__name__)
@@ -163,17 +163,17 @@ def load_snapshot(engine: Engine, default_timeout: float) -> Snapshot:
         for row in conn.execute(select(SubscriptionPolicy)):
             snap.plans[row.id] = build_plan(row)
 
-        for app_id, tenant_id in conn.execute(select(ApplicationRow.id, ApplicationRow.tenant_id)):
-            snap.applications[app_id] = Application(app_id, tenant_id)
+        for app_id, tenant_id in conn.execute(select(Application.id, Application.tenant_id)):
+            snap.applications[app_id] = ApplicationEntry(app_id, tenant_id)
 
         sub_rows = conn.execute(
             select(
-                SubscriptionRow.id,
-                SubscriptionRow.status,
-                SubscriptionRow.api_id,
-                SubscriptionRow.application_id,
-                SubscriptionRow.tenant_id,
-                SubscriptionRow.policy_id,
+                Subscription.id,
+                Subscription.status,
+                Subscription.api_id,
+                Subscription.application_id,
+                Subscription.tenant_id,
+                Subscription.policy_id,
             )
         )
         for row in sub_rows:
@@ -181,7 +181,7 @@ def load_snapshot(engine: Engine, default_timeout: float) -> Snapshot:
             plan = snap.plans.get(row.policy_id)
             if app is None or plan is None:
                 continue
-            app.subscriptions[row.api_id] = Subscription(
+            app.subscriptions[row.api_id] = SubscriptionEntry(
                 row.id, row.status, row.api_id, row.application_id, row.tenant_id, plan
             )
 
