@@ -98,6 +98,12 @@ def user_principal(user: User) -> Principal:
     )
 
 
+def check_scopes(principal: Principal, *needed: str, refusal: str | None = None) -> None:
+    """403 unless the caller holds one of ``needed`` (any scope will do when none is named)."""
+    if needed and not principal.scopes.intersection(needed):
+        raise Forbidden(refusal or f"the access token lacks the scope {' or '.join(needed)}")
+
+
 # Attribute set on scope-checking dependencies so the OpenAPI documents can list the scopes.
 SCOPES_ATTRIBUTE = "tollway_scopes"
 
@@ -112,8 +118,7 @@ def requires(*needed: str) -> Callable[..., Principal]:
         principal = resolve_principal(session, token)
         if principal is None:
             raise Unauthorized("the access token is invalid, expired or revoked")
-        if needed and not principal.scopes.intersection(needed):
-            raise Forbidden(f"the access token lacks the scope {' or '.join(needed)}")
+        check_scopes(principal, *needed)
         return principal
 
     setattr(dependency, SCOPES_ATTRIBUTE, needed)

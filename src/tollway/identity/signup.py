@@ -1,31 +1,27 @@
-"""Developer-portal self sign-up: WSO2's POST /api/identity/user/v1.0/me.
+"""Self sign-up of a developer-portal user (role ``Internal/subscriber``), WSO2's way.
 
-No authentication (it is how a developer gets an account). The tenant comes from the
-``X-WSO2-Tenant`` header or ``?tenantDomain=`` (default ``carbon.super``). The new user gets the
-``Internal/subscriber`` role only. ``properties`` (WSO2 sends e.g. a callback URL for its
-e-mail confirmation flow) is accepted and not used: Tollway does not send e-mails.
+``properties`` (WSO2 sends e.g. a callback URL for its e-mail confirmation flow) is accepted and
+not used: Tollway does not send e-mails. Served over REST by :mod:`tollway.identity.signup_endpoints`
+and used by the developer portal's sign-up page.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from tollway.errors import BadRequest
 from tollway.identity import repository
 from tollway.identity.principal import qualified_username
 from tollway.identity.roles import ROLE_SUBSCRIBER
 from tollway.identity.users import Profile, check_email, check_password, create_user, local_username
-from tollway.models import DEFAULT_TENANT
-from tollway.rest.deps import DbSession
+from tollway.models import User
 
 PRIMARY_REALM = "PRIMARY"
 CLAIM_GIVEN_NAME = "http://wso2.org/claims/givenname"
 CLAIM_LAST_NAME = "http://wso2.org/claims/lastname"
 CLAIM_EMAIL = "http://wso2.org/claims/emailaddress"
 CLAIMS = (CLAIM_GIVEN_NAME, CLAIM_LAST_NAME, CLAIM_EMAIL)
-
-router = APIRouter(tags=["self sign-up"])
 
 
 class _In(BaseModel):
@@ -69,37 +65,20 @@ class SignUpResponse(BaseModel):
     user: SignedUpUser
 
 
-@router.post(
-    "/api/identity/user/v1.0/me",
-    status_code=201,
-    response_model=SignUpResponse,
-    summary="Self sign-up of a developer-portal user (role Internal/subscriber)",
-)
-def sign_up(
-    body: SignUpRequest,
-    session: DbSession,
-    x_wso2_tenant: str | None = Header(None, alias="X-WSO2-Tenant"),
-    tenant_domain: str | None = Query(None, alias="tenantDomain"),
-) -> SignUpResponse:
-    if x_wso2_tenant and tenant_domain and x_wso2_tenant != tenant_domain:
-        raise BadRequest("'tenantDomain': differs from the X-WSO2-Tenant header")
-    domain = x_wso2_tenant or tenant_domain or DEFAULT_TENANT
+def sign_up(session: Session, domain: str, body: SignUpRequest) -> User:
+    """Create the user in tenant ``domain``; 400 naming the field for bad input, 409 if taken."""
     tenant = repository.tenant_by_domain(session, domain)
     if tenant is None or not tenant.active:
         raise BadRequest(f"'tenantDomain': no tenant '{domain}'")
     user = body.user
     if user.realm.upper() != PRIMARY_REALM:
         raise BadRequest(f"'user.realm': the only user store is {PRIMARY_REALM}")
-    claims: dict[str, str] = {}
-    for claim in user.claims:
-        if claim.uri not in CLAIMS:
-            raise BadRequest(f"'user.claims': unknown claim '{claim.uri}'; known: {', '.join(CLAIMS)}")
-        claims[claim.uri] = claim.value
+    claims = _claims(body)
     if CLAIM_EMAIL in claims:
         check_email(claims[CLAIM_EMAIL], "user.claims")
     username = local_username(user.username, tenant.domain, "user.username")
     check_password(user.password, "user.password")
-    created = create_user(
+    return create_user(
         session,
         tenant.id,
         username=username,
@@ -111,10 +90,22 @@ def sign_up(
             family_name=claims.get(CLAIM_LAST_NAME),
         ),
     )
+
+
+def _claims(body: SignUpRequest) -> dict[str, str]:
+    claims: dict[str, str] = {}
+    for claim in body.user.claims:
+        if claim.uri not in CLAIMS:
+            raise BadRequest(f"'user.claims': unknown claim '{claim.uri}'; known: {', '.join(CLAIMS)}")
+        claims[claim.uri] = claim.value
+    return claims
+
+
+def signed_up(body: SignUpRequest, user: User, domain: str) -> SignUpResponse:
     return SignUpResponse(
         user=SignedUpUser(
-            username=qualified_username(created.username, tenant.domain),
+            username=qualified_username(user.username, domain),
             realm=PRIMARY_REALM,
-            claims=[ClaimOut(uri=uri, value=value) for uri, value in claims.items()],
+            claims=[ClaimOut(uri=uri, value=value) for uri, value in _claims(body).items()],
         )
     )

@@ -9,7 +9,7 @@ from tollway.apis.endpoints import store_router as catalog
 from tollway.applications.endpoints import router as applications
 from tollway.identity.oauth_endpoints import router as oauth
 from tollway.identity.scim_endpoints import router as scim_users
-from tollway.identity.signup import router as sign_up
+from tollway.identity.signup_endpoints import router as sign_up
 from tollway.invoicing.endpoints import publisher_router as revenue
 from tollway.invoicing.endpoints import store_router as invoices
 from tollway.monetization.endpoints import publisher_router as monetization

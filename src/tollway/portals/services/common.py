@@ -8,17 +8,16 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from tollway.db.ids import is_object_id
-from tollway.errors import Forbidden, NotFound
-from tollway.identity.principal import Principal
+from tollway.errors import NotFound
+from tollway.identity.principal import Principal, check_scopes
 from tollway.invoicing import invoices
 from tollway.monetization.service import MonetizationService
 from tollway.runtime import Runtime
 
 
 def require(principal: Principal, *scopes: str) -> None:
-    """The same scope check the REST endpoint makes for the action."""
-    if not principal.scopes.intersection(scopes):
-        raise Forbidden("Your account is not allowed to do this.")
+    """The same scope check the REST endpoint makes for the action, refused in the portal's words."""
+    check_scopes(principal, *scopes, refusal="Your account is not allowed to do this.")
 
 
 def checked_id(value: str) -> str:
