@@ -48,7 +48,21 @@ def settings_from(config_file: Path | None, data_dir: Path | None, **server: Any
         raise click.ClickException(str(exc)) from None
 
 
-@click.group()
+class _Commands(click.Group):
+    """A group whose --help shows each command's whole first sentence (click cuts at 45 characters)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="tollway")
 def main() -> None:
     """Tollway: API management and API monetization."""
@@ -123,7 +137,7 @@ def gateway(
         pass
 
 
-@main.group()
+@main.group(cls=_Commands)
 def db() -> None:
     """Schema migrations, for operators."""
 
@@ -173,7 +187,7 @@ def demo(data_dir: Path | None) -> None:
     run_demo(data_dir)
 
 
-@main.group()
+@main.group(cls=_Commands)
 def config() -> None:
     """Configuration."""
 
@@ -186,7 +200,7 @@ def config_check(config_file: Path | None, data_dir: Path | None) -> None:
     click.echo(json.dumps(masked_dump(settings), indent=2, sort_keys=True))
 
 
-@main.group()
+@main.group(cls=_Commands)
 def tenant() -> None:
     """Tenants."""
 
