@@ -120,7 +120,7 @@ def gateway(
         settings = settings.model_copy(
             update={"gateway": settings.gateway.model_copy(update={"workers": workers})}
         )
-    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.server.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     try:
         if migrate.current_revision(engine) is None:
@@ -148,7 +148,7 @@ def db() -> None:
 def db_upgrade(revision: str, config_file: Path | None, data_dir: Path | None) -> None:
     """Apply migrations up to REVISION."""
     settings = settings_from(config_file, data_dir)
-    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.server.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine, revision)
     click.echo(f"database at revision {migrate.current_revision(engine)}")
@@ -222,7 +222,7 @@ def tenant_create(
 ) -> None:
     """Create a tenant and its admin user."""
     settings = settings_from(config_file, data_dir)
-    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.server.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     try:
         if migrate.current_revision(engine) is None:

@@ -46,7 +46,7 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         """Database, master key and the configured billing engine; hooks are not installed."""
-        settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.server.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = make_engine(
             settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo
         )

@@ -8,8 +8,10 @@ engine calls, snapshot invalidation) are queued with :func:`after_commit` and ru
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -31,10 +33,23 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True, pool_recycle=1800)
         if backend in ("mysql", "mariadb"):
             kwargs["connect_args"] = {"charset": "utf8mb4"}
+    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
+        _private_file(Path(parsed.database))
     engine = create_engine(parsed, **kwargs)
     if backend == "sqlite":
         _tune_sqlite(engine)
     return engine
+
+
+def _private_file(path: Path) -> None:
+    """The SQLite database holds every tenant's data: owner-only (0600), its -wal and -shm too
+    (SQLite gives them the database file's mode). Also tightens a file made before this rule."""
+    if not path.parent.is_dir():
+        return  # SQLite itself says the folder is missing
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if candidate.exists() and candidate.stat().st_mode & 0o077:
+            candidate.chmod(0o600)
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -123,7 +123,7 @@ class Spool:
         self._current: _Segment | None = None
 
     def open(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._current = self._new_segment()
 
     def _new_segment(self) -> _Segment:

@@ -40,7 +40,7 @@ def load_or_create_master_key(data_dir: Path) -> bytes:
     path = data_dir / MASTER_KEY_FILE
     if path.exists():
         return path.read_bytes().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = Fernet.generate_key()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
