@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 
 import httpx
+from sqlalchemy import select
 
 from tests.auth.flows import ADMIN, basic, password_token, register, sign_up, token_request
+from tollway.db.session import transaction
+from tollway.models import OAuthClient
+from tollway.runtime import Runtime
 
 URL = "/client-registration/v0.17/register"
 RESPONSE_FIELDS = {
@@ -37,16 +41,31 @@ def test_registration_answers_wso2_fields_and_the_client_gets_tokens(http: httpx
     assert password_token(http, client, ADMIN)["token_type"] == "Bearer"
 
 
-def test_registering_again_keeps_the_client_id_and_rotates_the_secret(http: httpx.Client) -> None:
+def test_registering_again_answers_the_same_client_and_both_answers_keep_working(http: httpx.Client) -> None:
     first = register(http)
     second = register(http)
-    assert second["clientId"] == first["clientId"]
-    assert second["clientSecret"] != first["clientSecret"]
+    assert (second["clientId"], second["clientSecret"]) == (first["clientId"], first["clientSecret"])
     form = {"grant_type": "password", "username": "admin", "password": "admin"}
-    assert token_request(http, first, **form).json()["error"] == "invalid_client"
+    assert token_request(http, first, **form).status_code == 200
     assert token_request(http, second, **form).status_code == 200
     # Another name is another client.
     assert register(http, client_name="other")["clientId"] != first["clientId"]
+
+
+def test_saas_app_is_answered_as_registered(http: httpx.Client) -> None:
+    assert register(http)["isSaasApplication"] is True  # flows.register sends saasApp: true
+    answer = http.post(URL, json={**PAYLOAD, "clientName": "plain", "saasApp": False}, headers=basic(*ADMIN))
+    assert answer.json()["isSaasApplication"] is False
+
+
+def test_the_secret_is_kept_encrypted_never_in_plain(http: httpx.Client, runtime: Runtime) -> None:
+    client = register(http)
+    with transaction(runtime.session_factory) as session:
+        row = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client["clientId"]))
+        assert row is not None and row.secret_encrypted
+        stored = (row.secret_hash, row.secret_encrypted)
+    assert all(client["clientSecret"] not in value for value in stored)
+    assert runtime.secrets.decrypt(stored[1]) == client["clientSecret"]
 
 
 def test_registration_needs_a_users_credentials(http: httpx.Client) -> None:

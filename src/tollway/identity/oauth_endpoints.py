@@ -67,13 +67,15 @@ _CLIENT_ERRORS: dict[int | str, dict[str, Any]] = {
     response_model=RegistrationResponse,
     summary="Register an OAuth2 client (HTTP Basic with a user's name and password)",
 )
-def register(request: Request, body: RegistrationRequest, session: DbSession) -> RegistrationResponse:
+def register(
+    request: Request, body: RegistrationRequest, session: DbSession, runtime: CurrentRuntime
+) -> RegistrationResponse:
     caller = basic_user(request, session)
     if caller is None:
         raise HTTPException(
             401, "HTTP Basic credentials of a user are required", headers={"WWW-Authenticate": BASIC_REALM}
         )
-    return register_client(session, caller, body)
+    return register_client(session, runtime.secrets, caller, body)
 
 
 @router.post(

@@ -13,6 +13,7 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tollway.db.integrity import flush_or_conflict
 from tollway.errors import BadRequest, Forbidden
 from tollway.identity import repository
 from tollway.identity.principal import qualified_username
@@ -21,6 +22,7 @@ from tollway.identity.schemas import RegistrationRequest, RegistrationResponse
 from tollway.identity.tokens import create_client, rotate_client_secret
 from tollway.identity.users import split_login
 from tollway.models import OAuthClient, User
+from tollway.security.secretbox import SecretBox
 
 # WSO2's grant type names. Tollway's token endpoint serves the first three; the others are
 # recorded so WSO2 registration scripts keep working, and refused at /oauth2/token.
@@ -39,7 +41,11 @@ KNOWN_GRANT_TYPES = frozenset(
 )  # all of them, joined, fit OAuthClient.grant_types (255)
 
 
-def register_client(session: Session, caller: User, request: RegistrationRequest) -> RegistrationResponse:
+def register_client(
+    session: Session, box: SecretBox, caller: User, request: RegistrationRequest
+) -> RegistrationResponse:
+    """Register a client for its owner; the same owner and name again is the same client, with the
+    same secret (tools that register on every run keep each other's credentials valid)."""
     grant_types = _grant_types(request.grantType)
     owner = _owner(session, caller, request.owner)
     client = session.scalar(
@@ -60,17 +66,19 @@ def register_client(session: Session, caller: User, request: RegistrationRequest
             grant_types=grant_types,
             callback_url=request.callbackUrl,
         )
+        client.secret_encrypted = box.encrypt(secret)
     else:
-        secret = rotate_client_secret(client)
+        secret = _kept_secret(box, client)
         client.grant_types = grant_types
         client.callback_url = request.callbackUrl
-        session.flush()
+    client.saas_app = request.saasApp
+    flush_or_conflict(session, f"client '{request.clientName}' is being registered by another request")
     return RegistrationResponse(
         clientId=client.client_id,
         clientName=client.client_name,
         callBackURL=client.callback_url,
         clientSecret=secret,
-        isSaasApplication=False,
+        isSaasApplication=client.saas_app,
         appOwner=qualified_username(owner.username, owner.tenant.domain),
         jsonString=json.dumps(
             {
@@ -80,6 +88,19 @@ def register_client(session: Session, caller: User, request: RegistrationRequest
             }
         ),
     )
+
+
+def _kept_secret(box: SecretBox, client: OAuthClient) -> str:
+    """The client's secret as registered; a client registered before secrets were kept (or whose
+    secret the master key no longer opens) gets a new one, kept from now on."""
+    if client.secret_encrypted:
+        try:
+            return box.decrypt(client.secret_encrypted)
+        except ValueError:
+            pass
+    secret = rotate_client_secret(client)
+    client.secret_encrypted = box.encrypt(secret)
+    return secret
 
 
 def _grant_types(text: str) -> str:

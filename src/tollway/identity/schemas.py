@@ -22,7 +22,7 @@ class RegistrationResponse(BaseModel):
     clientName: str
     callBackURL: str | None
     clientSecret: str
-    isSaasApplication: bool = Field(description="always false: a client serves its own tenant's users")
+    isSaasApplication: bool = Field(description="the saasApp flag the client was registered with")
     appOwner: str
     jsonString: str
 

@@ -1,10 +1,11 @@
-"""OAuth2 clients and tokens. Secrets and tokens are stored only as hashes."""
+"""OAuth2 clients and tokens. Secrets and tokens are stored as hashes (a registered client's
+secret also encrypted with the master key, see OAuthClient.secret_encrypted)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tollway.db.base import Base, IdMixin, TimestampMixin
@@ -27,6 +28,11 @@ class OAuthClient(IdMixin, TimestampMixin, Base):
     grant_types: Mapped[str] = mapped_column(String(255), default="", nullable=False)
     callback_url: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A client made by dynamic client registration also keeps its secret encrypted with the master
+    # key: registering it again answers the same secret, as WSO2 does, so scripts that register on
+    # every run do not void each other's credentials. Application key pairs keep only the hash.
+    secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    saas_app: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
 
 
 class OAuthToken(IdMixin, TimestampMixin, Base):
