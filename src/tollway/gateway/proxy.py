@@ -1,12 +1,13 @@
 """The hot path: one raw asyncio protocol per client connection, httptools for parsing.
 
 A request goes through, all in callbacks on the event loop and with dictionary look-ups only:
-route (path prefix -> API), credential (SHA-256 of the token or key -> application),
-subscription (application -> API -> subscription, must be UNBLOCKED), plan limits, then the
-request head is rebuilt (credentials and hop-by-hop headers removed, ``X-Forwarded-*`` added) and
-written to a pooled keep-alive backend connection; the body streams through as it arrives. The
-backend's answer is relayed byte for byte. Each exchange ends with exactly one usage event,
-recorded before the last bytes of the answer leave (see :mod:`tollway.metering.recorder`).
+route (path prefix -> API; a path with dot segments is normalised first and refused when it climbs
+out of its API, see :mod:`tollway.gateway.paths`), credential (SHA-256 of the token or key ->
+application), subscription (application -> API -> subscription, must be UNBLOCKED), plan limits,
+then the request head is rebuilt (credentials and hop-by-hop headers removed, ``X-Forwarded-*``
+added) and written to a pooled keep-alive backend connection; the body streams through as it
+arrives. The backend's answer is relayed byte for byte. Each exchange ends with exactly one usage
+event, recorded before the last bytes of the answer leave (see :mod:`tollway.metering.recorder`).
 
 Back-pressure both ways: a full backend socket pauses reading from the client and a full client
 socket pauses reading from the backend, so no body is ever buffered without bound.
@@ -25,6 +26,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 from tollway.gateway import responses
 from tollway.gateway.deadlines import Deadlines
 from tollway.gateway.limits import retry_after
+from tollway.gateway.paths import NO_CLIMB, remove_dot_segments
 from tollway.gateway.responses import Answer
 from tollway.gateway.snapshot import ApiRoute, Backend, Credential, SubscriptionEntry
 from tollway.gateway.upstream import HeadAnswer, UpstreamConnection, UpstreamPool
@@ -302,11 +304,17 @@ class ClientConnection(asyncio.Protocol):
         url = exchange.url
         query = url.find(b"?")
         path = url if query < 0 else url[:query]
-        route = snap.route(path)
-        if route is None:
-            exchange.tenant_id = snap.tenant_of_path(path)
-            self._refuse(exchange, responses.NO_SUCH_API)
-            return
+        # A dot segment starts "/." or "/%2" (tollway.gateway.paths); other paths skip that work.
+        if b"/." in path or b"/%2" in path:
+            route = self._route_dotted(exchange, path, url[len(path) :])
+            if route is None:
+                return
+        else:
+            route = snap.route(path)
+            if route is None:
+                exchange.tenant_id = snap.tenant_of_path(path)
+                self._refuse(exchange, responses.NO_SUCH_API)
+                return
         exchange.route = route
         exchange.tenant_id = route.tenant_id
         auth = exchange.auth
@@ -332,6 +340,27 @@ class ClientConnection(asyncio.Protocol):
                 self._refuse(exchange, responses.CREDENTIALS_BACKLOG)
             return
         self._authorized(exchange, credential)
+
+    def _route_dotted(self, exchange: Exchange, path: bytes, query: bytes) -> ApiRoute | None:
+        """Route a path that may hold dot segments on its normalised form (None: refused).
+
+        A ``..`` may remove only segments after the API's prefix: one that climbs into the prefix
+        (the most segments any prefix has when none matches) or above the root is refused with 400,
+        before credentials, forwarding or billing. The backend gets the normalised path.
+        """
+        snap = self.gw.snapshot
+        normal, floor = remove_dot_segments(path) if path[:1] == b"/" else (path, NO_CLIMB)
+        route = snap.route(normal)
+        if floor < (route.prefix.count(b"/") if route is not None else snap.max_segments):
+            exchange.tenant_id = snap.tenant_of_path(path)
+            self._refuse(exchange, responses.PATH_ESCAPES)
+            return None
+        if route is None:
+            exchange.tenant_id = snap.tenant_of_path(normal)
+            self._refuse(exchange, responses.NO_SUCH_API)
+            return None
+        exchange.url = normal + query
+        return route
 
     def credential_found(self, exchange: Exchange, credential: Credential | None) -> None:
         """The database answered a credential look-up (None: no such live credential)."""
