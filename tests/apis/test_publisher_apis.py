@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.billing.conftest import use_engine
 from tests.support.identity import Caller, OrmIdentity
 from tests.support.rest import PUBLISHER, STORE, RecordingHooks, config_version, expect, new_api
 from tollway.config import AdditionalAttribute
@@ -303,6 +304,22 @@ def test_settings_list_the_monetization_attributes(
                 "displayName": "Connected account",
                 "required": True,
                 "description": "connected account of the publisher",
+            }
+        ]
+    }
+
+
+def test_the_stripe_engine_declares_the_connected_account_without_configuration(
+    http: httpx.Client, publisher: Caller, runtime: Runtime
+) -> None:
+    use_engine(runtime, "stripe")
+    assert expect(http.get(f"{PUBLISHER}/settings", headers=publisher.headers), 200) == {
+        "monetizationAttributes": [
+            {
+                "name": "ConnectedAccountKey",
+                "displayName": "Connected account key",
+                "required": True,
+                "description": "the publisher's Stripe account (acct_...), connected to the platform account",
             }
         ]
     }

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
+from tests.billing.conftest import use_engine
 from tests.portals.world import PASSWORDS, World, principal, seed
 from tests.support.servers import ServerThread
 from tollway.bootstrap import ensure_default_tenant
@@ -231,11 +232,14 @@ def test_an_unexpected_failure_is_a_sentence_not_a_traceback(
     assert not any(leak in answer.text for leak in (*LEAKS, "usage_publish_jobs", "no such table"))
 
 
-def test_platform_key_is_write_only(people: People, runtime: Runtime) -> None:
+def test_the_engines_keys_are_write_only(people: People, runtime: Runtime) -> None:
+    use_engine(runtime, "stripe")
     admin = people["admin"]
     page = admin.get("/admin/monetization")
-    assert "Not set" in page.text
-    saved = admin.post("/admin/monetization/settings", platformKey="sk_test_portal_secret_123")
+    assert "Not set" in page.text and "Stripe webhook signing secret" in page.text
+    saved = admin.post(
+        "/admin/monetization/settings", key_BillingEnginePlatformAccountKey="sk_test_portal_secret_123"
+    )
     assert saved.status_code == 303
     page = admin.get("/admin/monetization")
     assert "A key is set" in page.text and "sk_test_portal_secret_123" not in page.text
@@ -243,9 +247,28 @@ def test_platform_key_is_write_only(people: People, runtime: Runtime) -> None:
     with transaction(runtime.session_factory) as db:
         stored = monetization_info(db, runtime.secrets, tenant_id)
     assert stored == {"BillingEnginePlatformAccountKey": "sk_test_portal_secret_123"}
-    assert admin.post("/admin/monetization/settings", clearKey="on").status_code == 303
+    cleared = admin.post("/admin/monetization/settings", clear_BillingEnginePlatformAccountKey="on")
+    assert cleared.status_code == 303
     with transaction(runtime.session_factory) as db:
         assert monetization_info(db, runtime.secrets, tenant_id) == {}
+
+
+def test_the_ledger_asks_the_admin_for_no_key(people: People) -> None:
+    page = people["admin"].get("/admin/monetization")
+    assert page.status_code == 200
+    assert "needs no keys" in page.text
+    assert "BillingEnginePlatformAccountKey" not in page.text and 'type="password"' not in page.text
+
+
+def test_the_stripe_engine_asks_publishers_for_their_connected_account_unconfigured(
+    people: People, runtime: Runtime, world: World
+) -> None:
+    unconfigured = runtime.settings.monetization.model_copy(update={"additional_attributes": []})
+    runtime.settings = runtime.settings.model_copy(update={"monetization": unconfigured})
+    use_engine(runtime, "stripe")
+    page = people["pat"].get(f"/publisher/apis/{world.api_id}/monetization")
+    assert page.status_code == 200
+    assert 'name="prop_ConnectedAccountKey"' in page.text
 
 
 def test_each_portal_opens_with_or_without_a_trailing_slash(people: People) -> None:

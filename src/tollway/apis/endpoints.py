@@ -18,6 +18,7 @@ from tollway.apis.schemas import (
     StoreApi,
     StoreApiList,
 )
+from tollway.billing.attributes import api_attributes
 from tollway.identity.principal import Principal, optional_principal, requires
 from tollway.rest.deps import CurrentRuntime, DbSession, Hooks
 from tollway.rest.pagination import Page, page
@@ -97,16 +98,12 @@ def get_lifecycle_state(apiId: str, session: DbSession, caller: Viewer) -> Lifec
 
 @publisher_router.get("/settings", response_model=PublisherSettings, summary="Publisher settings")
 def get_settings(runtime: CurrentRuntime, caller: Viewer) -> PublisherSettings:
-    attributes = runtime.settings.monetization.additional_attributes
     return PublisherSettings(
         monetizationAttributes=[
             MonetizationAttribute(
-                name=a.name,
-                displayName=a.display_name or a.name,
-                required=a.required,
-                description=a.description,
+                name=a.name, displayName=a.display_name, required=a.required, description=a.description
             )
-            for a in attributes
+            for a in api_attributes(runtime.billing, runtime.settings)
         ]
     )
 

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tollway.billing.attributes import api_attributes
 from tollway.billing.contract import TierPlan, TierSpec
-from tollway.config import Settings
 from tollway.db.base import utcnow
 from tollway.db.session import transaction
 from tollway.errors import BadRequest
@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 MONETIZABLE_STATES = ("PUBLISHED",)
 
 
-def validate_properties(settings: Settings, properties: Mapping[str, str]) -> dict[str, str]:
-    """Check the publisher's properties against ``[[monetization.additional_attributes]]``."""
-    attributes = {attribute.name: attribute for attribute in settings.monetization.additional_attributes}
+def validate_properties(svc: MonetizationService, properties: Mapping[str, str]) -> dict[str, str]:
+    """Check the publisher's properties against the engine's API attributes and the configured ones."""
+    attributes = {a.name: a for a in api_attributes(svc.engine, svc.settings)}
     for name in properties:
         if name not in attributes:
             known = ", ".join(sorted(attributes)) or "none are configured"
@@ -103,7 +103,7 @@ def enable(svc: MonetizationService, session: Session, api: Api, properties: Map
         raise BadRequest(
             f"'lifeCycleStatus': only a PUBLISHED API can be monetized; this one is {api.lifecycle_status}"
         )
-    cleaned = validate_properties(svc.settings, properties)
+    cleaned = validate_properties(svc, properties)
     tiers = monetized_tiers(session, api)
     if not tiers:
         raise BadRequest(

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
+from tollway.billing.attributes import tenant_keys
 from tollway.errors import BadRequest, TollwayError
 from tollway.portals import services
 from tollway.portals.forms import FormReader, humanize, strip_none
@@ -275,14 +276,15 @@ def monetization(ctx: PortalContext = AdminUser) -> Response:
 
 def _monetization_page(ctx: PortalContext, error: str | None = None) -> Response:
     with ctx.unit_of_work() as db:
-        key_set = services.platform_key_is_set(db, ctx.runtime, ctx.principal)
+        keys_set = services.tenant_keys_set(db, ctx.runtime, ctx.principal)
         job = services.publish_status(db, ctx.runtime, ctx.principal)
     return ctx.render(
         "admin/monetization.html",
         status_code=400 if error else 200,
         title="Monetization",
-        engine=ctx.runtime.settings.monetization.engine,
-        key_set=key_set,
+        engine=ctx.runtime.billing.name,
+        keys=tenant_keys(ctx.runtime.billing),
+        keys_set=keys_set,
         job=job,
         publish_error=None,
         error=error,
@@ -291,17 +293,24 @@ def _monetization_page(ctx: PortalContext, error: str | None = None) -> Response
 
 @router.post("/monetization/settings")
 def save_settings(ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    """Each of the engine's MonetizationInfo keys: a new value replaces it, "remove" deletes it."""
     f = FormReader(form)
-    key, clear = f.text("platformKey"), f.checked("clearKey")
-    if not key and not clear:
-        return ctx.redirect("/admin/monetization", flash="Nothing to change: the key was left as it was.")
+    changes: dict[str, str | None] = {}
+    for key in tenant_keys(ctx.runtime.billing):
+        if f.checked(f"clear_{key.name}"):
+            changes[key.name] = None
+        elif f.text(f"key_{key.name}"):
+            changes[key.name] = f.text(f"key_{key.name}")
+    if not changes:
+        return ctx.redirect(
+            "/admin/monetization", flash="Nothing to change: the keys were left as they were."
+        )
     try:
         with ctx.unit_of_work() as db:
-            services.set_platform_key(db, ctx.runtime, ctx.principal, None if clear else key)
+            services.set_tenant_keys(db, ctx.runtime, ctx.principal, changes)
     except TollwayError as exc:
         return _monetization_page(ctx, error=error_message(exc))
-    message = "The platform account key was removed." if clear else "The platform account key was saved."
-    return ctx.redirect("/admin/monetization", flash=message)
+    return ctx.redirect("/admin/monetization", flash="The billing engine keys were saved.")
 
 
 @router.post("/monetization/publish-usage")

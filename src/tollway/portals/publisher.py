@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
+from tollway.billing.attributes import api_attributes
 from tollway.errors import TollwayError
 from tollway.portals import services
 from tollway.portals.forms import FormReader, humanize, strip_none
@@ -139,7 +140,7 @@ def _monetization_tab(
         current = services.get_api_monetization(db, ctx.runtime, ctx.principal, api_id)
     if submitted is not None:
         current = {**current, **submitted}
-    attributes = ctx.runtime.settings.monetization.additional_attributes
+    attributes = api_attributes(ctx.runtime.billing, ctx.runtime.settings)
     response = _api_page(
         ctx,
         api_id,
@@ -160,7 +161,7 @@ def save_monetization(api_id: str, ctx: PortalContext = PublisherUser, form: For
     enabled = f.checked("enabled")
     properties = {
         attr.name: f.text(f"prop_{attr.name}")
-        for attr in ctx.runtime.settings.monetization.additional_attributes
+        for attr in api_attributes(ctx.runtime.billing, ctx.runtime.settings)
         if f.text(f"prop_{attr.name}")
     }
     try:
@@ -171,7 +172,7 @@ def save_monetization(api_id: str, ctx: PortalContext = PublisherUser, form: For
             raise
         submitted = {"enabled": enabled, "attributes": properties}
         labels = MONETIZATION_LABELS | {
-            a.name: a.display_name or a.name for a in ctx.runtime.settings.monetization.additional_attributes
+            a.name: a.display_name for a in api_attributes(ctx.runtime.billing, ctx.runtime.settings)
         }
         error = humanize(error_message(exc), labels)
         return _monetization_tab(ctx, api_id, error=error, submitted=submitted)

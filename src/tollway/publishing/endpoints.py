@@ -28,9 +28,12 @@ UsagePublisher = Annotated[Principal, Depends(requires("apim:monetization_usage_
     summary="Publish usage to the billing engine (in the background)",
     responses={409: {"model": PublishAccepted, "description": "A job is already running"}},
 )
-def publish_usage(svc: Monetization, caller: UsagePublisher) -> Response:
+def publish_usage(svc: Monetization, session: DbSession, caller: UsagePublisher) -> Response:
+    # The lock goes through the request's own session (the one that resolved the caller): a
+    # request never holds a pooled connection while it waits for another, and a running job is
+    # refused from one read, without waiting (parallel requests once starved the pool).
     try:
-        jobs.start_in_background(svc, svc.session_factory, "api")
+        jobs.start_in_background(svc, svc.session_factory, "api", session)
     except jobs.JobBusy:
         return JSONResponse(
             {"status": "Server could not accept the request", "message": "A job is already running"},

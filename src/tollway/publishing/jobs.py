@@ -86,33 +86,51 @@ class Job:
         return result
 
 
-def start(svc: MonetizationService, factory: sessionmaker[Session], trigger: str) -> Job:
-    """Take the lock and record a new job (state INITIATED); JobBusy if one is running."""
+def _record(session: Session, trigger: str) -> str:
+    """A new job row (state INITIATED); the id, once flushed."""
+    # Jobs of a process that died with the lock never finished: say so.
+    session.execute(
+        update(UsagePublishJob)
+        .where(UsagePublishJob.state != "COMPLETED")
+        .values(state="COMPLETED", status="FAILED", error="interrupted", finished_at=utcnow())
+    )
+    job = UsagePublishJob(state="INITIATED", status="INPROGRESS", trigger=trigger, started_at=utcnow())
+    session.add(job)
+    session.flush()
+    return job.id
+
+
+def start(
+    svc: MonetizationService, factory: sessionmaker[Session], trigger: str, session: Session | None = None
+) -> Job:
+    """Take the lock and record a new job (state INITIATED); JobBusy if one is running.
+
+    Never waits for the lock: a running job is seen from one read and refused at once. With
+    ``session`` (a request's, say) all of it goes through that session, one pooled connection:
+    the session's transaction so far is committed first unless the lock is seen held, and the
+    lock and the job row are committed before this returns. Without, sessions of ``factory``
+    are used one after the other (never two connections at once)."""
+    if session is None:
+        with factory() as own:
+            return start(svc, factory, trigger, own)
     holder = locks.new_holder()
-    if not locks.acquire(factory, LOCK, holder, LEASE):
+    if not locks.acquire_in(session, LOCK, holder, LEASE):
         raise JobBusy
     try:
-        with transaction(factory) as session:
-            # Jobs of a process that died with the lock never finished: say so.
-            session.execute(
-                update(UsagePublishJob)
-                .where(UsagePublishJob.state != "COMPLETED")
-                .values(state="COMPLETED", status="FAILED", error="interrupted", finished_at=utcnow())
-            )
-            job = UsagePublishJob(
-                state="INITIATED", status="INPROGRESS", trigger=trigger, started_at=utcnow()
-            )
-            session.add(job)
-            session.flush()
-            job_id = job.id
+        job_id = _record(session, trigger)
+        session.commit()
     except BaseException:
-        locks.release(factory, LOCK, holder)
+        session.rollback()
+        locks.release_in(session, LOCK, holder)
         raise
     return Job(svc, factory, job_id, holder)
 
 
-def start_in_background(svc: MonetizationService, factory: sessionmaker[Session], trigger: str) -> str:
-    job = start(svc, factory, trigger)
+def start_in_background(
+    svc: MonetizationService, factory: sessionmaker[Session], trigger: str, session: Session | None = None
+) -> str:
+    """``start``, then run the job in a thread of its own (which uses sessions of ``factory``)."""
+    job = start(svc, factory, trigger, session)
     threading.Thread(target=job.run, name=f"usage-publisher-{job.id[:8]}", daemon=True).start()
     return job.id
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, func, select
+from sqlalchemy import ColumnElement, CursorResult, Row, func, select, update
 from sqlalchemy.orm import Session
 
 from tollway.db.ids import is_object_id
@@ -31,6 +31,30 @@ def get_in_tenant(session: Session, tenant_id: str, subscription_id: str) -> Sub
     if subscription is None or subscription.tenant_id != tenant_id:
         return None
     return subscription
+
+
+def lock(session: Session, subscription: Subscription) -> bool:
+    """Hold the subscription's row until the transaction ends and reload it; False once it is gone.
+
+    Requests that change one subscription at the same time (in this process or another sharing
+    the database) are put in order by the database: a no-op UPDATE write-locks the row on
+    PostgreSQL and MariaDB, and the database on SQLite (which has no SELECT ... FOR UPDATE). A
+    transaction that comes second waits here until the first ends, then matches the row as it is
+    now -- or, when the first deleted it, no row at all (row count 0). The reload then reads the
+    row's committed values under the lock (FOR UPDATE: a plain read would see MariaDB's older
+    snapshot), so the caller checks the current status, not the one read before the wait.
+    """
+    claimed = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(Subscription).where(Subscription.id == subscription.id).values(status=Subscription.status),
+            execution_options={"synchronize_session": False},
+        ),
+    )
+    if claimed.rowcount != 1:
+        return False
+    session.refresh(subscription, with_for_update=True)
+    return True
 
 
 def find(session: Session, application_id: str, api_id: str) -> Subscription | None:

@@ -1,7 +1,10 @@
 """Subscribing an application to an API with one of its plans; blocking and unsubscribing.
 
 The monetization hooks run inside the transaction after the flush (a billing engine may refuse);
-every change tells the gateway to reload.
+every change tells the gateway to reload. Changes to an existing subscription first lock its row
+(``repository.lock``), so that requests racing for it (parallel DELETEs, a block during an
+unsubscribe) run one after the other and each sees what the one before it left: one removal
+answers 200, the others 404, and the hooks run once.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ def unsubscribe(
     session: Session, hooks: MonetizationHooks, settings: Settings, subscription: Subscription
 ) -> bool:
     """Remove the subscription; with the approval workflow only mark it DELETE_PENDING (returns False)."""
+    _lock(session, subscription)
     if settings.workflows.subscription_deletion == "approval":
         _set_status(session, subscription, DELETE_PENDING)
         return False
@@ -92,6 +96,7 @@ def unsubscribe(
 
 
 def block(session: Session, subscription: Subscription, state: str) -> Subscription:
+    _lock(session, subscription)
     if subscription.status not in BLOCKABLE:
         raise Conflict(f"a subscription that is {subscription.status} cannot be blocked")
     _set_status(session, subscription, state)
@@ -99,10 +104,17 @@ def block(session: Session, subscription: Subscription, state: str) -> Subscript
 
 
 def unblock(session: Session, subscription: Subscription) -> Subscription:
+    _lock(session, subscription)
     if subscription.status not in BLOCKABLE:
         raise Conflict(f"a subscription that is {subscription.status} cannot be unblocked")
     _set_status(session, subscription, UNBLOCKED)
     return subscription
+
+
+def _lock(session: Session, subscription: Subscription) -> None:
+    """Hold the subscription for this transaction with its current values (NotFound once removed)."""
+    if not repository.lock(session, subscription):
+        raise NotFound(f"subscription {subscription.id!r} not found")
 
 
 def _set_status(session: Session, subscription: Subscription, status: str) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from tollway import __version__
 from tollway.rest.errors import install_error_handlers
 from tollway.runtime import Runtime
+from tollway.web.methods import install_method_handling
 from tollway.web.routers import ROUTERS
 
 
@@ -15,6 +16,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="Tollway control plane", version=__version__, docs_url=None)
     app.state.runtime = runtime
     install_error_handlers(app)
+    install_method_handling(app)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -39,6 +39,7 @@ from typing import Any
 import stripe
 from sqlalchemy.orm import Session
 
+from tollway.billing.attributes import EngineAttribute
 from tollway.billing.contract import (
     ApiSpec,
     CustomerSpec,
@@ -58,7 +59,13 @@ from tollway.billing.contract import (
     UsageRecord,
 )
 from tollway.billing.stripe.catalog import Catalog, Undo, v1
-from tollway.billing.stripe.clients import CONNECTED_ACCOUNT, WEBHOOK_SECRET, StripeClients, Target
+from tollway.billing.stripe.clients import (
+    CONNECTED_ACCOUNT,
+    PLATFORM_KEY,
+    WEBHOOK_SECRET,
+    StripeClients,
+    Target,
+)
 from tollway.billing.stripe.facts import LIVE, FactsCache, SubscriptionFacts, read_subscription
 from tollway.billing.stripe.invoicing import Invoices, nothing_billed, to_engine_invoice
 from tollway.billing.stripe.mapping import fingerprint, moment, price_params, stamp
@@ -105,6 +112,25 @@ def _metadata(**values: str | None) -> dict[str, str]:
 class StripeEngine:
     name = "stripe"
     transactional = False
+    api_attributes = (
+        EngineAttribute(
+            CONNECTED_ACCOUNT,
+            "Connected account key",
+            required=True,
+            description="the publisher's Stripe account (acct_...), connected to the platform account",
+        ),
+    )
+    tenant_keys = (
+        EngineAttribute(
+            PLATFORM_KEY,
+            "Billing engine platform account key",
+            required=True,
+            description="the secret key of the tenant's Stripe platform account",
+        ),
+        EngineAttribute(
+            WEBHOOK_SECRET, "Stripe webhook signing secret", description="whsec_..., for payment events"
+        ),
+    )
 
     def __init__(self, setup: EngineSetup | None = None) -> None:
         settings = setup.settings.monetization.stripe if setup is not None else StripeSettings()

@@ -8,10 +8,10 @@ written against the documented API and not against the ORM. Nothing here decides
 
 from tollway.errors import BadRequest, NotFound
 from tollway.portals.services.admin import (
-    platform_key_is_set,
     publish_status,
-    set_platform_key,
+    set_tenant_keys,
     start_usage_publishing,
+    tenant_keys_set,
 )
 from tollway.portals.services.identity import authenticate, sign_up
 from tollway.portals.services.plans import create_plan, delete_plan, get_plan, list_plans, update_plan
@@ -71,16 +71,16 @@ __all__ = [
     "list_plans",
     "my_subscription",
     "my_subscriptions",
-    "platform_key_is_set",
     "publish_status",
     "publisher_invoice",
     "set_api_monetization",
-    "set_platform_key",
+    "set_tenant_keys",
     "sign_up",
     "start_usage_publishing",
     "subscribe",
     "subscribed_application_ids",
     "subscriber_invoice",
+    "tenant_keys_set",
     "unsubscribe",
     "update_plan",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from tollway.billing.attributes import tenant_keys
 from tollway.errors import Conflict
 from tollway.identity.principal import Principal
 from tollway.monetization.service import MonetizationService
@@ -28,23 +29,25 @@ def publish_status(db: Session, runtime: Runtime, principal: Principal) -> dict[
     return None if found.get("startedTime") == "0" else found
 
 
-PLATFORM_KEY = "BillingEnginePlatformAccountKey"
-
-
-def platform_key_is_set(db: Session, runtime: Runtime, principal: Principal) -> bool:
+def tenant_keys_set(db: Session, runtime: Runtime, principal: Principal) -> set[str]:
+    """Which of the engine's MonetizationInfo keys the tenant has stored (never their values)."""
     require(principal, "apim:admin")
-    return bool(tenant_service.monetization_info(db, runtime.secrets, principal.tenant_id).get(PLATFORM_KEY))
+    stored = tenant_service.monetization_info(db, runtime.secrets, principal.tenant_id)
+    return {key.name for key in tenant_keys(runtime.billing) if stored.get(key.name)}
 
 
-def set_platform_key(db: Session, runtime: Runtime, principal: Principal, key: str | None) -> None:
-    """Replace (or with None remove) MonetizationInfo.BillingEnginePlatformAccountKey, as PUT
-    /tenant-config does; the other MonetizationInfo entries are sent back masked, i.e. kept."""
+def set_tenant_keys(
+    db: Session, runtime: Runtime, principal: Principal, changes: dict[str, str | None]
+) -> None:
+    """Replace (or with None remove) MonetizationInfo entries, as PUT /tenant-config does; the other
+    entries are sent back masked, i.e. kept."""
     require(principal, "apim:admin")
     document = tenant_service.tenant_config(db, runtime.secrets, principal.tenant_id)
     info = dict(document.get(tenant_service.MONETIZATION_INFO) or {})
-    if key is None:
-        info.pop(PLATFORM_KEY, None)
-    else:
-        info[PLATFORM_KEY] = key
+    for name, value in changes.items():
+        if value is None:
+            info.pop(name, None)
+        else:
+            info[name] = value
     document[tenant_service.MONETIZATION_INFO] = info
     tenant_service.replace_tenant_config(db, runtime.secrets, principal.tenant_id, document)
