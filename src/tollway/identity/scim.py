@@ -7,7 +7,6 @@ and refuses a second rather than drop it. ``userName`` is answered as the sign-i
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,7 @@ from tollway.errors import BadRequest, TollwayError
 from tollway.identity.principal import qualified_username
 from tollway.identity.users import EMAIL_PATTERN, UsernameTaken, check_password, check_roles
 from tollway.models import User
+from tollway.rest.bodies import JsonRefused, LoneSurrogate, decode_json
 from tollway.rest.errors import describe_validation_error
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -134,10 +134,20 @@ def canonical_keys(data: Any) -> Any:
     return data
 
 
+def refused_body(refused: JsonRefused) -> ScimError:
+    """A body that parses but cannot be kept (tollway.rest.bodies), as a SCIM error."""
+    return ScimError(
+        400, str(refused), "invalidValue" if isinstance(refused, LoneSurrogate) else "invalidSyntax"
+    )
+
+
 def json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, whatever its Content-Type says (JsonBodyCheck sees JSON labels only)."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = decode_json(body)
+    except JsonRefused as refused:
+        raise refused_body(refused) from None
+    except ValueError:  # UnicodeDecodeError included
         raise ScimError(400, "the body is not valid JSON", "invalidSyntax") from None
     if not isinstance(data, dict):
         raise ScimError(400, "the body must be a JSON object", "invalidSyntax")
@@ -246,6 +256,21 @@ def scim_json(model: BaseModel, status: int = 200, headers: dict[str, str] | Non
 _FILTER = re.compile(r'\s*userName\s+eq\s+"((?:[^"\\]|\\.)*)"\s*', re.IGNORECASE)
 
 
+def _quoted(escaped: str, what: str, scim_type: str) -> str:
+    """The text of a quoted string in a filter or a path (JSON string escapes)."""
+    try:
+        value = decode_json(f'"{escaped}"')
+    except LoneSurrogate:
+        raise ScimError(
+            400, f"{what} contains a lone UTF-16 surrogate (\\ud800-\\udfff without its pair)", scim_type
+        ) from None
+    except ValueError:
+        raise ScimError(400, f"{what} is not a valid JSON string", scim_type) from None
+    if not isinstance(value, str):  # pragma: no cover - the patterns allow no unescaped quote
+        raise ScimError(400, f"{what} is not a valid JSON string", scim_type)
+    return value
+
+
 def filtered_username(filter_text: str | None, tenant_domain: str) -> str | None:
     """The local name a ``userName eq "x"`` filter asks for (None: no filter)."""
     if filter_text is None:
@@ -253,7 +278,7 @@ def filtered_username(filter_text: str | None, tenant_domain: str) -> str | None
     match = _FILTER.fullmatch(filter_text)
     if match is None:
         raise ScimError(400, 'the supported filter is userName eq "name"', "invalidFilter")
-    wanted: str = json.loads(f'"{match.group(1)}"')
+    wanted = _quoted(match.group(1), "the filter's value", "invalidFilter")
     name, sep, domain = wanted.rpartition("@")
     if sep and domain == tenant_domain:
         return name
@@ -321,7 +346,7 @@ def _parse_path(path: str) -> tuple[str, str | None, str | None]:
     sub = match.group("sub")
     return (
         _ATTRIBUTES.get(match.group("attr").lower(), match.group("attr")),
-        json.loads(f'"{wanted}"') if wanted is not None else None,
+        _quoted(wanted, "the path's value", "invalidPath") if wanted is not None else None,
         _ATTRIBUTES.get(sub.lower(), sub) if sub else None,
     )
 

@@ -9,10 +9,11 @@ request's transaction is rolled back before the answer is made.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec
 
 from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,7 @@ from tollway.identity.users import (
 )
 from tollway.identity.users import authenticate as authenticate_user
 from tollway.models import User
+from tollway.rest.bodies import BadJsonBody
 from tollway.rest.deps import DbSession
 
 P = ParamSpec("P")
@@ -56,7 +58,24 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
-router = APIRouter(prefix="/scim2", tags=["scim2"])
+
+class ScimRoute(APIRoute):
+    """A JSON body refused while it is read (tollway.rest.bodies.JsonBodyCheck, before any
+    endpoint code runs) is answered as a SCIM error message too."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def scim_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except BadJsonBody as exc:
+                return scim.refused_body(exc.refused).response()
+
+        return scim_handler
+
+
+router = APIRouter(prefix="/scim2", tags=["scim2"], route_class=ScimRoute)
 
 
 def scim_errors(endpoint: Callable[P, Response]) -> Callable[P, Response]:

@@ -1,6 +1,7 @@
 """From a business plan's ``monetization`` block to validated, exact pricing columns.
 
-Every price is parsed with :func:`tollway.pricing.prices.parse_price` and the whole plan is
+Every price is parsed with :func:`tollway.pricing.prices.parse_price` (after refusing anything
+but ASCII: ``Decimal`` reads the digits of every script) and the whole plan is
 checked with :meth:`PricingPlan.validate`, so what the admin API stores is what the billing
 engines can price. Errors name the REST field (``monetization.properties.pricePerRequest``).
 """
@@ -55,6 +56,9 @@ def _bad(error: PricingError) -> BadRequest:
 def _price(text: str | None, field_name: str) -> Decimal | None:
     if text is None or text == "":
         return None  # WSO2's admin portal sends "" for the prices a plan does not use
+    if not text.isascii():
+        # Decimal() reads the digits of every script (Arabic-Indic, fullwidth ...): money is ASCII only.
+        raise BadRequest(f"'{field_name}': must be a decimal number in ASCII digits (0-9), got {text!r}")
     try:
         return parse_price(text, field_name)
     except PricingError as error:

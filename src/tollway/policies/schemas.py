@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from tollway.rest.schemas import MAX_BIG, MAX_INT, Choice, MultiLine, RequestBody, ResponseBody, SingleLine
 
@@ -38,10 +38,28 @@ PolicyName = Annotated[
 ]
 Label = Annotated[str, StringConstraints(max_length=255), SingleLine]
 Description = Annotated[str, StringConstraints(max_length=4000), MultiLine]
-# Prices are decimal strings; their value is checked by tollway.pricing.prices.parse_price.
+# Prices are decimal strings; tollway.policies.pricing_input checks them (ASCII digits only).
 PriceText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), SingleLine]
 Count = Annotated[int, Field(ge=0, le=MAX_BIG)]
 UnitTime = Annotated[int, Field(ge=1, le=MAX_INT)]
+
+
+def _count_text(value: object) -> object:
+    """``"1000"`` as 1000. ASCII digits only: ``int()`` also reads Arabic-Indic or fullwidth 12 as 12."""
+    if isinstance(value, str):
+        if not (0 < len(value) <= 15 and value.isascii() and value.isdigit()):
+            raise ValueError("must be a whole number in ASCII digits (0-9), at most 15 of them")
+        return int(value)
+    return value
+
+
+CountOrText = Annotated[
+    Count,
+    BeforeValidator(
+        _count_text,
+        json_schema_input_type=Count | Annotated[str, StringConstraints(pattern=r"^[0-9]{1,15}$")],
+    ),
+]
 
 
 class RequestCountLimit(RequestBody):
@@ -72,7 +90,7 @@ class MonetizationProperties(RequestBody):
     billingCycle: Annotated[str, Choice(*BILLING_CYCLES)] | None = None
     # Tollway extension: free units per billing cycle. WSO2 properties are strings, so "1000" is
     # accepted as well as 1000.
-    includedRequests: Count | Annotated[str, StringConstraints(pattern=r"^\d{1,15}$")] | None = None
+    includedRequests: CountOrText | None = None
 
 
 class PriceTierIn(RequestBody):

@@ -1,4 +1,8 @@
-"""Render every error as ``{"code","message","description"}``; never leak a traceback."""
+"""Render every error as ``{"code","message","description"}``; never leak a traceback.
+
+Installing the handlers also installs :class:`tollway.rest.bodies.JsonBodyCheck`, so that JSON
+bodies that parse but cannot be kept (lone surrogates, deep nesting) are a 400 on every endpoint.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tollway.errors import TollwayError
+from tollway.rest.bodies import JsonBodyCheck
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,8 @@ def describe_validation_error(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_middleware(JsonBodyCheck)  # its BadJsonBody is rendered by _http below
+
     @app.exception_handler(TollwayError)
     async def _tollway(_: Request, exc: TollwayError) -> JSONResponse:
         return error_response(exc.status_code, exc.message, exc.description)
