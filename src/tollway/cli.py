@@ -70,19 +70,33 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default=None, help="address to listen on (default 127.0.0.1)")
-@click.option("--port", type=int, default=None, help="control-plane port (default 9443)")
-@click.option("--gateway-port", type=int, default=None, help="gateway port (default 8280)")
+@click.option("--port", type=int, default=None, help="control-plane HTTPS port (default 9443)")
+@click.option("--http-port", type=int, default=None, help="control-plane HTTP port (default 9763; 0 = off)")
+@click.option("--gateway-port", type=int, default=None, help="gateway HTTP port (default 8280)")
+@click.option(
+    "--gateway-https-port", type=int, default=None, help="gateway HTTPS port (default 8243; 0 = off)"
+)
 @_config_options
 def serve(
     host: str | None,
     port: int | None,
+    http_port: int | None,
     gateway_port: int | None,
+    gateway_https_port: int | None,
     config_file: Path | None,
     data_dir: Path | None,
 ) -> None:
-    """Run the control plane and the gateway (SQLite and the ledger engine by default)."""
+    """Run the control plane and the gateway over HTTPS and HTTP (SQLite and the ledger engine by default)."""
     configure_logging()
-    settings = settings_from(config_file, data_dir, host=host, port=port, gateway_port=gateway_port)
+    settings = settings_from(
+        config_file,
+        data_dir,
+        host=host,
+        port=port,
+        http_port=http_port,
+        gateway_port=gateway_port,
+        gateway_https_port=gateway_https_port,
+    )
     try:
         _run(serve_forever(settings))
     except ConfigError as exc:
@@ -103,19 +117,23 @@ def _run(main: Any) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="address to listen on (default 127.0.0.1)")
-@click.option("--port", type=int, default=None, help="gateway port (default 8280)")
+@click.option("--port", type=int, default=None, help="gateway HTTP port (default 8280)")
+@click.option("--https-port", type=int, default=None, help="gateway HTTPS port (default 8243; 0 = off)")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="worker processes sharing the port")
 @_config_options
 def gateway(
     host: str | None,
     port: int | None,
+    https_port: int | None,
     workers: int | None,
     config_file: Path | None,
     data_dir: Path | None,
 ) -> None:
     """Run a gateway node alone, against the database the control plane uses."""
     configure_logging()
-    settings = settings_from(config_file, data_dir, host=host, gateway_port=port)
+    settings = settings_from(
+        config_file, data_dir, host=host, gateway_port=port, gateway_https_port=https_port
+    )
     if workers is not None:
         settings = settings.model_copy(
             update={"gateway": settings.gateway.model_copy(update={"workers": workers})}

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
 
 from tollway.errors import ConfigError
@@ -28,15 +28,36 @@ class _Section(BaseModel):
 
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(9443, ge=1, le=65535)
-    gateway_port: int = Field(8280, ge=1, le=65535)
+    # WSO2's ports: the control plane on 9443 (HTTPS) and 9763 (HTTP), the gateway on 8280
+    # (HTTP) and 8243 (HTTPS). 0 turns the second listener of each off.
+    port: int = Field(9443, ge=1, le=65535, description="control plane, HTTPS")
+    http_port: int = Field(9763, ge=0, le=65535, description="control plane, plain HTTP; 0 = off")
+    gateway_port: int = Field(8280, ge=1, le=65535, description="gateway, plain HTTP")
+    gateway_https_port: int = Field(8243, ge=0, le=65535, description="gateway, HTTPS; 0 = off")
     data_dir: Path = Path("./tollway-data")
     # Public base URL of the control plane, used in links; derived from host/port when empty.
     public_url: str = ""
+    # A configured pair replaces the self-signed certificate made in data_dir at first start.
     tls_cert: Path | None = None
     tls_key: Path | None = None
     access_token_ttl: int = Field(3600, ge=60, description="seconds")
     refresh_token_ttl: int = Field(86400, ge=60, description="seconds")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            given, missing = ("tls_cert", "tls_key") if self.tls_cert is not None else ("tls_key", "tls_cert")
+            raise ValueError(
+                f"{given} is set but {missing} is not: set both, or neither for a self-signed one"
+            )
+        ports = {"port": self.port, "http_port": self.http_port}
+        ports |= {"gateway_port": self.gateway_port, "gateway_https_port": self.gateway_https_port}
+        used: dict[int, str] = {}
+        for key, number in ports.items():
+            if number and number in used:
+                raise ValueError(f"{key} and {used[number]} are both {number}")
+            used[number] = key
+        return self
 
 
 class GatewaySettings(_Section):
@@ -187,7 +208,7 @@ def _describe(error: ValidationError, source: str, origins: dict[tuple[str, ...]
     origin = f"environment variable {env_name}" if env_name else source
     got = first.get("input")
     shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-    msg = first["msg"].replace("Extra inputs are not permitted", "unknown key")
+    msg = first["msg"].replace("Extra inputs are not permitted", "unknown key").replace("Value error, ", "")
     return f"{origin}: {where}: {msg}{shown}"
 
 
@@ -222,7 +243,12 @@ def load_settings(
         raise ConfigError(_describe(exc, source, origins)) from None
 
 
+NOT_SECRET = frozenset({"tls_key"})  # a file's path, not the key
+
+
 def _mask(key: str, value: Any) -> Any:
+    if key in NOT_SECRET:
+        return value
     if isinstance(value, str) and value and any(s in key.lower() for s in SECRET_KEYS):
         return "********"
     return value

@@ -97,7 +97,7 @@ def running_stack(settings: Settings) -> Iterator[Stack]:
     runtime: Runtime = prepare(settings)
     backend_port = _free_port()
     stack = Stack(
-        control_plane=f"http://127.0.0.1:{settings.server.port}",
+        control_plane=f"http://127.0.0.1:{settings.server.http_port}",
         gateway=f"http://127.0.0.1:{settings.server.gateway_port}",
         backend=f"http://127.0.0.1:{backend_port}",
     )
@@ -109,7 +109,7 @@ def running_stack(settings: Settings) -> Iterator[Stack]:
     async def serve() -> None:
         stop.append(asyncio.Event())
         loop_box.append(asyncio.get_running_loop())
-        control = _quiet_server(create_app(runtime), settings.server.port)
+        control = _quiet_server(create_app(runtime), settings.server.http_port)
         backend = _quiet_server(
             Starlette(routes=[Route("/menu", _menu), Route("/oven", _oven)]), backend_port
         )
@@ -395,7 +395,14 @@ def run_demo(data_dir: Path | None) -> None:
             None,
             environ={},
             overrides={
-                "server": {"data_dir": str(folder), "port": _free_port(), "gateway_port": _free_port()},
+                # The control plane's plain-HTTP port and the gateway's HTTP port; no HTTPS.
+                "server": {
+                    "data_dir": str(folder),
+                    "port": _free_port(),
+                    "http_port": _free_port(),
+                    "gateway_port": _free_port(),
+                    "gateway_https_port": 0,
+                },
                 "monetization": {"additional_attributes": [CONNECTED_ACCOUNT]},
             },
         )

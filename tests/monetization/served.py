@@ -1,4 +1,10 @@
-"""`tollway serve` as a real process on the test database, a tiny backend, and sign-in over HTTP."""
+"""`tollway serve` as a real process on the test database, a tiny backend, and sign-in over HTTP.
+
+Every port is a free one: the control plane's HTTPS (WSO2's 9443) and HTTP (9763) ports, the
+gateway's HTTP (8280) and HTTPS (8243) ports. ``url``/``gateway`` are the plain-HTTP ones, for
+the tests that are not about TLS; ``https_url``/``gateway_https`` the others, with ``ca`` the
+certificate to trust (the instance's self-signed one unless one is configured).
+"""
 
 from __future__ import annotations
 
@@ -30,19 +36,26 @@ CONNECTED_ACCOUNT = (
 
 @dataclass(frozen=True)
 class Served:
-    url: str  # control plane (https when a certificate is configured)
-    gateway: str
+    url: str  # control plane, plain HTTP
+    gateway: str  # gateway, plain HTTP
+    https_url: str  # control plane, HTTPS (https://localhost:<port>, like the manual's URLs)
+    gateway_https: str
+    ca: Path  # the certificate the control plane and the gateway serve
     log: Path
 
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
 
+    @property
+    def https_port(self) -> int:
+        return int(self.https_url.rsplit(":", 1)[1])
+
 
 @contextmanager
 def tollway_serve(database_url: str, data_dir: Path, **env: str) -> Iterator[Served]:
     """Start ``tollway serve`` (control plane, gateway, scheduler) and stop it with Ctrl-C."""
-    port, gateway_port = free_port(), free_port()
+    port, http_port, gateway_port, gateway_https_port = free_port(), free_port(), free_port(), free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TOLLWAY_")}
     environ.update(
         TOLLWAY_DATABASE__URL=database_url,
@@ -58,8 +71,12 @@ def tollway_serve(database_url: str, data_dir: Path, **env: str) -> Iterator[Ser
         "serve",
         "--port",
         str(port),
+        "--http-port",
+        str(http_port),
         "--gateway-port",
         str(gateway_port),
+        "--gateway-https-port",
+        str(gateway_https_port),
     ]
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -69,8 +86,15 @@ def tollway_serve(database_url: str, data_dir: Path, **env: str) -> Iterator[Ser
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    scheme = "https" if "TOLLWAY_SERVER__TLS_CERT" in env else "http"
-    served = Served(f"{scheme}://localhost:{port}", f"{scheme}://127.0.0.1:{gateway_port}", log)
+    configured = env.get("TOLLWAY_SERVER__TLS_CERT")
+    served = Served(
+        url=f"http://localhost:{http_port}",
+        gateway=f"http://127.0.0.1:{gateway_port}",
+        https_url=f"https://localhost:{port}",
+        gateway_https=f"https://localhost:{gateway_https_port}",
+        ca=Path(configured) if configured else data_dir / "tls-cert.pem",
+        log=log,
+    )
     try:
         _wait_ready(served, proc)
         yield served
@@ -89,12 +113,9 @@ def _wait_ready(served: Served, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is not None:
             raise AssertionError(f"tollway serve exited:\n{served.log.read_text()}")
         try:
-            # Readiness only; the tests that use TLS check the certificate with curl.
-            insecure = False
-            health = httpx.get(f"{served.url}/health", timeout=0.5, verify=insecure).status_code == 200
-            probe = f"{served.gateway}/nothing/here"
-            gateway = httpx.get(probe, timeout=0.5, verify=insecure).status_code == 404
-            if health and gateway:
+            health = httpx.get(f"{served.url}/health", timeout=0.5).status_code == 200
+            gateway = httpx.get(f"{served.gateway}/nothing/here", timeout=0.5).status_code == 404
+            if health and gateway:  # the HTTPS listeners are bound before the HTTP ones answer
                 return
         except httpx.HTTPError:
             pass

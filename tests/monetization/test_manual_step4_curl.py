@@ -1,8 +1,11 @@
-"""The manual's Step 4, run with the real curl, verbatim (host and port aside), against `tollway serve`.
+"""The manual's Step 4, every curl command read from the manual's text and run verbatim with the
+real curl against a fresh `tollway serve` over HTTPS.
 
-The control plane serves HTTPS with a self-signed certificate, as the manual's URLs expect. Steps
-1 and 2 call curl without ``-k``: the certificate is trusted through ``CURL_CA_BUNDLE``, as it
-would be by an operator who installed it; steps 3 and 4 use ``-k`` as written.
+The commands come from ``manual/step4.txt``, an excerpt of the manual copied as written. Only
+what a reader fills in is substituted: the ``<…>`` placeholders, and port 9443 by the free port
+the control plane's HTTPS listener has here. Commands 1 and 2 run without ``-k``: the instance's
+certificate is trusted through ``CURL_CA_BUNDLE``, as by a user who trusts it (the self-signed
+one ``tollway serve`` made at first start, or a configured one); 3 and 4 use ``-k`` as written.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ import base64
 import ipaddress
 import json
 import os
+import re
+import shlex
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -24,34 +30,30 @@ from cryptography.x509.oid import NameOID
 from tests.monetization.served import tollway_serve
 from tollway.runtime import Runtime
 
-# The manual's commands, copied as written.
-STEP_1 = (
-    'curl -X POST -H "Authorization: Basic <base64encoded-admin-account-credentials>" '
-    '-H "Content-Type: application/json" -d @payload.json https://localhost:9443/client-registration/v0.17/register'
-)
-PAYLOAD = """{
-  "callbackUrl": "www.google.lk",
-  "clientName": "rest_api_admin",
-  "owner": "admin",
-  "grantType": "password refresh_token",
-  "saasApp": true
-}"""
-STEP_2 = (
-    "curl -X POST https://localhost:9443/oauth2/token "
-    "-H 'Authorization: Basic <base64encoded-registeration-credentials>' "
-    "-d 'grant_type=password&username=admin&password=admin&scope=apim:monetization_usage_publish'"
-)
-STEP_3 = (
-    'curl -k -H "Authorization: Bearer <monetization-usage-publish-token>" -X POST '
-    '-H "Content-Type: application/json" https://localhost:9443/api/am/admin/v1/monetization/publish-usage'
-)
-STEP_4 = (
-    'curl -k -H "Authorization: Bearer <monetization-usage-publish-token>" -X GET '
-    '-H "Content-Type: application/json" https://localhost:9443/api/am/admin/v1/monetization/publish-usage/status'
-)
+MANUAL = Path(__file__).parent / "manual" / "step4.txt"
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
+def manual_text() -> str:
+    return "".join(line for line in MANUAL.read_text().splitlines(keepends=True) if not line.startswith("#"))
+
+
+def manual_commands() -> list[str]:
+    return [line.strip() for line in manual_text().splitlines() if line.strip().startswith("curl ")]
+
+
+def manual_payload() -> str:
+    """payload.json "should take the following format": the manual's lines, as a JSON object."""
+    lines = manual_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if "payload.json should take the following format" in line)
+    body = []
+    for line in lines[start + 1 :]:
+        if not line.strip().startswith('"'):
+            break
+        body.append("  " + line.strip())
+    return "{\n" + "\n".join(body) + "\n}\n"
+
+
+def configured_certificate(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.now(UTC)
@@ -69,10 +71,9 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
             ),
             critical=False,
         )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
+    cert_path, key_path = directory / "operator.crt", directory / "operator.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(
@@ -101,28 +102,48 @@ def curl(command: str, port: int, cwd: Path, ca: Path, **placeholders: str) -> s
     return done.stdout
 
 
-def test_step_4_curl_commands_work_verbatim(runtime: Runtime, database_url: str, tmp_path: Path) -> None:
-    cert, key = self_signed(tmp_path)
-    env = {"TOLLWAY_SERVER__TLS_CERT": str(cert), "TOLLWAY_SERVER__TLS_KEY": str(key)}
-    (tmp_path / "payload.json").write_text(PAYLOAD)
+def test_the_excerpt_holds_the_manuals_four_commands() -> None:
+    commands = manual_commands()
+    assert len(commands) == 4
+    assert all("https://localhost:9443/" in command for command in commands)
+    assert ["-k" in shlex.split(command) for command in commands] == [False, False, True, True]
+    assert json.loads(manual_payload())["clientName"] == "rest_api_admin"
+
+
+@pytest.mark.parametrize("certificate", ["self-signed", "configured"])
+def test_step_4_curl_commands_work_verbatim(
+    runtime: Runtime, database_url: str, tmp_path: Path, certificate: str
+) -> None:
+    step_1, step_2, step_3, step_4 = manual_commands()
+    env: dict[str, str] = {}
+    if certificate == "configured":
+        cert, key = configured_certificate(tmp_path)
+        env = {"TOLLWAY_SERVER__TLS_CERT": str(cert), "TOLLWAY_SERVER__TLS_KEY": str(key)}
+    (tmp_path / "payload.json").write_text(manual_payload())
     with tollway_serve(database_url, tmp_path / "data", **env) as served:
+        if certificate == "self-signed":
+            assert served.ca == tmp_path / "data" / "tls-cert.pem"
+        fingerprint = re.search(r"SHA-256 fingerprint ([0-9A-F:]{95})", served.log.read_text())
+        assert fingerprint is not None, served.log.read_text()
+        pem = x509.load_pem_x509_certificate(served.ca.read_bytes())
+        assert pem.fingerprint(hashes.SHA256()).hex(":").upper() == fingerprint.group(1)
+
+        def run(command: str, **placeholders: str) -> str:
+            return curl(command, served.https_port, tmp_path, served.ca, **placeholders)
+
         admin = base64.b64encode(b"admin:admin").decode()
-        registered = json.loads(
-            curl(STEP_1, served.port, tmp_path, cert, **{"base64encoded-admin-account-credentials": admin})
-        )
+        registered = json.loads(run(step_1, **{"base64encoded-admin-account-credentials": admin}))
         client = base64.b64encode(f"{registered['clientId']}:{registered['clientSecret']}".encode()).decode()
-        token = json.loads(
-            curl(STEP_2, served.port, tmp_path, cert, **{"base64encoded-registeration-credentials": client})
-        )
+        token = json.loads(run(step_2, **{"base64encoded-registeration-credentials": client}))
         assert token["scope"] == "apim:monetization_usage_publish"
         bearer = {"monetization-usage-publish-token": token["access_token"]}
 
-        accepted = json.loads(curl(STEP_3, served.port, tmp_path, cert, **bearer))
+        accepted = json.loads(run(step_3, **bearer))
         assert accepted == {"status": "Request Accepted", "message": "Server is running the usage publisher"}
 
         deadline = time.monotonic() + 30
         while True:
-            status = json.loads(curl(STEP_4, served.port, tmp_path, cert, **bearer))
+            status = json.loads(run(step_4, **bearer))
             if status["state"] == "COMPLETED" or time.monotonic() > deadline:
                 break
             time.sleep(0.1)

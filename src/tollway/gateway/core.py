@@ -64,7 +64,6 @@ class Gateway:
         max_connections_per_backend: int,
         connect_timeout: float,
         poll_interval: float,
-        tls: bool = False,
         limiter: Limiter | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
@@ -82,7 +81,6 @@ class Gateway:
         self.pools: dict[tuple[str, int, bool], UpstreamPool] = {}
         self.connections: set[ClientConnection] = set()
         self.billable = billable_table(billable_classes)
-        self.forwarded_proto = b"X-Forwarded-Proto: https\r\n" if tls else b"X-Forwarded-Proto: http\r\n"
         self._load_snapshot = load_snapshot
         self._current_version = current_version
         self._load_credentials = load_credentials

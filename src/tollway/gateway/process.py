@@ -1,12 +1,13 @@
 """Gateway processes: in the control plane's loop, alone, or as workers sharing one port.
 
-With ``[gateway] workers = N > 1`` the parent spawns N worker processes that each bind the port
-with ``SO_REUSEPORT`` (the kernel spreads connections over them) and each have their own
-snapshot and spool; the plan-limit counters are one table in shared memory the parent creates
-and every worker uses (:mod:`tollway.gateway.shared_limits`), so limits hold across workers
-exactly. One more process, the spool writer, stores the events of every worker's spool
-(:mod:`tollway.metering.writer`): the database work never shares a worker's GIL, and one writer
-per node means one batch per transaction instead of the workers contending for the write lock.
+With ``[gateway] workers = N > 1`` the parent spawns N worker processes that each bind the ports
+(HTTP, and HTTPS unless ``gateway_https_port = 0``) with ``SO_REUSEPORT`` (the kernel spreads
+connections over them) and each have their own snapshot and spool; the plan-limit counters are
+one table in shared memory the parent creates and every worker uses
+(:mod:`tollway.gateway.shared_limits`), so limits hold across workers exactly. One more process,
+the spool writer, stores the events of every worker's spool (:mod:`tollway.metering.writer`):
+the database work never shares a worker's GIL, and one writer per node means one batch per
+transaction instead of the workers contending for the write lock.
 
 Workers ignore SIGINT and stop gracefully on SIGTERM, which the parent sends when it stops; the
 writer is stopped after them and stores what they spooled last. A process that dies is
@@ -35,6 +36,7 @@ from tollway.logging_setup import configure_logging
 from tollway.metering.priority import WriterPriority
 from tollway.metering.progress import StoreProgress
 from tollway.metering.writer import drain, write_until
+from tollway.security.certificates import with_certificate
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,8 @@ async def start_gateway(settings: Settings, engine: Engine) -> None:
     if not settings.gateway.enabled:
         return
     if settings.gateway.workers > 1:
-        await supervise_workers(settings, settings.server.host, settings.server.gateway_port)
+        server = settings.server
+        await supervise_workers(settings, server.host, server.gateway_port, server.gateway_https_port)
     else:
         await run_gateway(settings, engine)
 
@@ -58,9 +61,12 @@ async def run_standalone(settings: Settings) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if settings.server.gateway_https_port:
+        settings = await asyncio.to_thread(with_certificate, settings)
     host, port = settings.server.host, settings.server.gateway_port
+    https_port = settings.server.gateway_https_port
     if settings.gateway.workers > 1:
-        task = asyncio.create_task(supervise_workers(settings, host, port))
+        task = asyncio.create_task(supervise_workers(settings, host, port, https_port))
         await stop.wait()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -68,17 +74,22 @@ async def run_standalone(settings: Settings) -> None:
         return
     engine = make_engine(settings.database_url, pool_size=4)
     try:
-        await run_gateway(settings, engine, host=host, port=port, stop=stop)
+        await run_gateway(settings, engine, host=host, port=port, https_port=https_port, stop=stop)
     finally:
         engine.dispose()
 
 
 def _spawn_worker(
-    settings_json: str, host: str, port: int, limits: SharedCounterTable, progress: StoreProgress, slot: int
+    settings_json: str,
+    host: str,
+    ports: tuple[int, int],
+    limits: SharedCounterTable,
+    progress: StoreProgress,
+    slot: int,
 ) -> BaseProcess:
     process = multiprocessing.get_context("spawn").Process(
         target=worker_main,
-        args=(settings_json, host, port, os.getpid(), limits, progress, slot),
+        args=(settings_json, host, ports, os.getpid(), limits, progress, slot),
         daemon=False,
     )
     process.start()
@@ -108,10 +119,16 @@ class _Restarts:
         self.started = time.monotonic()
 
 
-async def supervise_workers(settings: Settings, host: str, port: int) -> None:
+async def supervise_workers(settings: Settings, host: str, port: int, https_port: int = 0) -> None:
     """Run ``workers`` gateway processes and their spool writer until cancelled, then stop them
-    gracefully (the workers first, so the writer stores what they spooled last)."""
-    bind_socket(host, port, reuse_port=True).close()  # fail here, clearly, if the port is taken
+    gracefully (the workers first, so the writer stores what they spooled last). Each worker
+    listens on ``port`` (HTTP) and, with a certificate set, ``https_port`` (HTTPS; 0 = none)."""
+    if not (settings.server.tls_cert and settings.server.tls_key):
+        https_port = 0
+    ports = (port, https_port)
+    for number in ports:  # fail here, clearly, if a port is taken
+        if number:
+            bind_socket(host, number, reuse_port=True).close()
     payload = settings.model_dump_json()
     # Kept for the supervisor's lifetime: restarted processes attach to the same tables.
     limits = SharedCounterTable(settings.gateway.limit_slots)
@@ -119,10 +136,12 @@ async def supervise_workers(settings: Settings, host: str, port: int) -> None:
     writer = _spawn_writer(payload, progress)
     writer_restarts = _Restarts()
     workers = [
-        _spawn_worker(payload, host, port, limits, progress, slot) for slot in range(settings.gateway.workers)
+        _spawn_worker(payload, host, ports, limits, progress, slot)
+        for slot in range(settings.gateway.workers)
     ]
     restarts = [_Restarts() for _ in workers]
-    log.info("gateway: %d worker processes on port %d and a spool writer", len(workers), port)
+    shown = f"ports {port} and {https_port} (HTTPS)" if https_port else f"port {port}"
+    log.info("gateway: %d worker processes on %s and a spool writer", len(workers), shown)
     try:
         while True:
             await asyncio.sleep(0.2)
@@ -137,7 +156,7 @@ async def supervise_workers(settings: Settings, host: str, port: int) -> None:
                 if await asyncio.to_thread(limits.free_lock_of_dead_worker):
                     log.warning("gateway worker %s died holding the limit counters' lock; freed", worker.pid)
                 await restarts[slot].pause()
-                workers[slot] = _spawn_worker(payload, host, port, limits, progress, slot)
+                workers[slot] = _spawn_worker(payload, host, ports, limits, progress, slot)
     finally:
         for worker in workers:
             if worker.is_alive():
@@ -177,7 +196,7 @@ def _child_start(settings_json: str) -> Settings:
 def worker_main(
     settings_json: str,
     host: str,
-    port: int,
+    ports: tuple[int, int],
     parent_pid: int,
     limits: SharedCounterTable,
     progress: StoreProgress,
@@ -189,15 +208,15 @@ def worker_main(
     try:
         import uvloop
 
-        uvloop.run(_worker(settings, host, port, parent_pid, limits, progress, slot))
+        uvloop.run(_worker(settings, host, ports, parent_pid, limits, progress, slot))
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
-        asyncio.run(_worker(settings, host, port, parent_pid, limits, progress, slot))
+        asyncio.run(_worker(settings, host, ports, parent_pid, limits, progress, slot))
 
 
 async def _worker(
     settings: Settings,
     host: str,
-    port: int,
+    ports: tuple[int, int],
     parent_pid: int,
     limits: SharedCounterTable,
     progress: StoreProgress,
@@ -221,7 +240,8 @@ async def _worker(
             settings,
             engine,
             host=host,
-            port=port,
+            port=ports[0],
+            https_port=ports[1],
             reuse_port=True,
             stop=stop,
             shared_limits=limits,

@@ -56,6 +56,8 @@ HEADER_KINDS = {
 }
 SEP = b": "
 CRLF = b"\r\n"
+FORWARDED_HTTP = b"X-Forwarded-Proto: http\r\n"
+FORWARDED_HTTPS = b"X-Forwarded-Proto: https\r\n"
 QUESTION = ord("?")
 HTTP11_HOST = b" HTTP/1.1\r\nHost: "
 LAST_CHUNK = b"0\r\n\r\n"
@@ -114,6 +116,7 @@ class ClientConnection(asyncio.Protocol):
         "closed",
         "current",
         "eof",
+        "forwarded_proto",
         "gw",
         "hold",
         "idle_since",
@@ -125,8 +128,10 @@ class ClientConnection(asyncio.Protocol):
         "write_paused",
     )
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, *, tls: bool = False) -> None:
         self.gw = gateway
+        # What the backend is told of the listener this call came in on.
+        self.forwarded_proto = FORWARDED_HTTPS if tls else FORWARDED_HTTP
         self.parser = HttpRequestParser(self)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set at connection_made
         self.peer = b""
@@ -431,7 +436,7 @@ class ClientConnection(asyncio.Protocol):
         parts = [exchange.method, b" ", target, HTTP11_HOST, backend.host_header, CRLF]
         parts += exchange.fwd
         parts += (b"X-Forwarded-For: ", xff + b", " + self.peer if xff else self.peer, CRLF)
-        parts.append(self.gw.forwarded_proto)
+        parts.append(self.forwarded_proto)
         if exchange.host is not None:
             parts += (b"X-Forwarded-Host: ", exchange.host, CRLF)
         if exchange.chunked:

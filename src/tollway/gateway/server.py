@@ -73,11 +73,16 @@ def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
 
 
 def server_tls(settings: Settings) -> ssl.SSLContext | None:
+    """The HTTPS listener's context: ``[server] tls_cert``/``tls_key`` (``tollway serve`` and
+    ``tollway gateway`` set them to the instance's self-signed certificate when not configured)."""
     cert, key = settings.server.tls_cert, settings.server.tls_key
     if not (cert and key):
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(cert), str(key))
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"[server] tls_cert/tls_key: cannot load {cert} and {key}: {exc}") from None
     return context
 
 
@@ -87,6 +92,7 @@ async def run_gateway(
     *,
     host: str | None = None,
     port: int | None = None,
+    https_port: int | None = None,
     reuse_port: bool = False,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[Gateway, int], None] | None = None,
@@ -95,6 +101,9 @@ async def run_gateway(
     slot: int = 0,
 ) -> None:
     """Serve until ``stop`` is set or the task is cancelled; then drain and store every event.
+
+    Plain HTTP on ``port`` (default ``[server] gateway_port``) and, when a certificate is set,
+    HTTPS on ``https_port`` (default ``[server] gateway_https_port``; 0 = none).
 
     ``shared_limits``: the limit counters of the worker processes of one gateway; without it this
     process counts alone (the fastest: no lock). ``progress``: given to the worker processes of a
@@ -106,6 +115,7 @@ async def run_gateway(
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
     host = host or settings.server.host
     port = settings.server.gateway_port if port is None else port
+    https_port = settings.server.gateway_https_port if https_port is None else https_port
     gw_settings, metering = settings.gateway, settings.metering
     spool_dir = settings.server.data_dir / "spool"
     writer: SpoolWriter | None = None
@@ -118,7 +128,7 @@ async def run_gateway(
     spool.open()
     progress.claim(slot, os.getpid())
     recorder = UsageRecorder(spool, progress, slot, buffer_limit=metering.buffer_limit)
-    tls = server_tls(settings)
+    tls = server_tls(settings) if https_port else None
     gateway = Gateway(
         snapshot=snapshot,
         recorder=recorder,
@@ -129,12 +139,23 @@ async def run_gateway(
         max_connections_per_backend=gw_settings.max_connections_per_backend,
         connect_timeout=gw_settings.connect_timeout,
         poll_interval=gw_settings.snapshot_poll_interval,
-        tls=tls is not None,
         limiter=SharedLimiter(shared_limits) if shared_limits is not None else Limiter(),
     )
     loop = asyncio.get_running_loop()
     sock = bind_socket(host, port, reuse_port=reuse_port)
-    server = await loop.create_server(lambda: ClientConnection(gateway), sock=sock, ssl=tls)
+    tls_sock: socket.socket | None = None
+    if tls is not None:
+        try:
+            tls_sock = bind_socket(host, https_port, reuse_port=reuse_port)
+        except OSError:
+            sock.close()
+            raise
+    servers = [await loop.create_server(lambda: ClientConnection(gateway), sock=sock)]
+    if tls_sock is not None:
+        tls_server = await loop.create_server(
+            lambda: ClientConnection(gateway, tls=True), sock=tls_sock, ssl=tls
+        )
+        servers.append(tls_server)
     tasks = [
         asyncio.create_task(gateway.refresh_forever()),
         asyncio.create_task(gateway.resolve_credentials_forever()),
@@ -143,7 +164,10 @@ async def run_gateway(
     if writer is not None:
         tasks.append(asyncio.create_task(write_forever(writer, metering.flush_interval)))
     bound = sock.getsockname()[1]
-    log.info("gateway on %s://%s:%d", "https" if tls else "http", host, bound)
+    if tls_sock is not None:
+        log.info("gateway on http://%s:%d and https://%s:%d", host, bound, host, tls_sock.getsockname()[1])
+    else:
+        log.info("gateway on http://%s:%d", host, bound)
     if on_ready is not None:
         on_ready(gateway, bound)
     cancelled = False
@@ -152,19 +176,20 @@ async def run_gateway(
     except asyncio.CancelledError:
         cancelled = True
     finally:
-        await _shutdown(server, gateway, recorder, writer, tasks)
+        await _shutdown(servers, gateway, recorder, writer, tasks)
     if cancelled:
         raise asyncio.CancelledError
 
 
 async def _shutdown(
-    server: asyncio.Server,
+    servers: list[asyncio.Server],
     gateway: Gateway,
     recorder: UsageRecorder,
     writer: SpoolWriter | None,
     tasks: list[asyncio.Task[None]],
 ) -> None:
-    server.close()
+    for server in servers:
+        server.close()
     give_up = asyncio.get_running_loop().time() + SHUTDOWN_GRACE
     while asyncio.get_running_loop().time() < give_up:
         busy = [c for c in gateway.connections if c.current is not None or c.parsing is not None]
