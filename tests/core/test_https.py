@@ -3,7 +3,6 @@ and HTTP ports (a real `tollway serve`), the gateway over HTTPS (one process and
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
 import re
@@ -19,27 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvloop
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from tests.gateway.support import (
-    Backend,
-    GatewayThread,
-    World,
-    add_api,
-    add_app,
-    add_policy,
-    default_world,
-    subscribe,
-)
 from tests.monetization.served import Served, expect, sign_in, tollway_serve
 from tests.support.servers import free_port
 from tollway.cli import main
-from tollway.config import Settings, load_settings
+from tollway.config import load_settings
 from tollway.errors import ConfigError
-from tollway.gateway.server import run_gateway
 from tollway.runtime import Runtime
 from tollway.security.certificates import (
     CERT_FILE,
@@ -200,88 +187,6 @@ def test_serve_answers_https_and_http_with_oauth_and_portal_cookies_on_both(serv
         assert (
             httpx.get(f"{served.gateway_https}/nothing/here", verify=trusting(served.ca)).status_code == 404
         )
-
-
-# -- the gateway over HTTPS ---------------------------------------------------------------------
-
-
-class TlsGatewayThread(GatewayThread):
-    """The gateway of tests/gateway on its HTTP port and, with a certificate, an HTTPS one."""
-
-    def __init__(self, runtime: Runtime, settings: Settings, https_port: int) -> None:
-        super().__init__(runtime, settings)
-        self.https_port = https_port
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            await run_gateway(
-                self.settings,
-                self.runtime.engine,
-                host="127.0.0.1",
-                port=0,
-                https_port=self.https_port,
-                stop=self._stop,
-                on_ready=self._on_ready,
-            )
-
-        try:
-            uvloop.run(main())
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-
-
-@pytest.fixture
-def backend() -> Iterator[Backend]:
-    server = Backend().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def world(runtime: Runtime, backend: Backend) -> World:
-    """API "shop" on the backend; application "app1" subscribed with an unlimited plan."""
-    seeded = default_world(runtime)
-    add_policy(runtime, seeded, "Open")
-    add_api(runtime, seeded, "shop", backend.url)
-    add_app(runtime, seeded, "app1")
-    subscribe(runtime, seeded, "app1", "shop", "Open")
-    return seeded
-
-
-def forwarded_proto(answer: httpx.Response) -> str:
-    return next(v for k, v in answer.json()["headers"] if k.lower() == "x-forwarded-proto")
-
-
-def test_the_gateway_answers_a_call_over_https(
-    runtime: Runtime, world: World, backend: Backend, tmp_path: Path
-) -> None:
-    settings = with_certificate(
-        runtime.settings.model_copy(
-            update={"server": runtime.settings.server.model_copy(update={"data_dir": tmp_path})}
-        )
-    )
-    assert settings.server.tls_cert is not None
-    https_port = free_port()
-    token = world.tokens["app1"]
-    with TlsGatewayThread(runtime, settings, https_port) as gateway:
-        headers = {"Authorization": f"Bearer {token}"}
-        over_tls = httpx.get(
-            f"https://localhost:{https_port}/shop/1.0.0/echo/tls?x=1",
-            headers=headers,
-            verify=trusting(settings.server.tls_cert),
-        )
-        assert over_tls.status_code == 200, over_tls.text
-        assert forwarded_proto(over_tls) == "https"
-        plain = httpx.get(f"{gateway.url}/shop/1.0.0/echo/plain", headers=headers)
-        assert plain.status_code == 200, plain.text
-        assert forwarded_proto(plain) == "http"
-        unauthorized = httpx.get(
-            f"https://localhost:{https_port}/shop/1.0.0/echo/x", verify=trusting(settings.server.tls_cert)
-        )
-        assert unauthorized.status_code == 401
 
 
 def listening(port: int) -> int:

@@ -153,11 +153,13 @@ class Backend:
 
 
 class GatewayThread:
-    """``run_gateway`` on its own uvloop in a thread, on a free loopback port."""
+    """``run_gateway`` on its own uvloop in a thread, on a free loopback port (and on
+    ``https_port`` too when given, with the settings' certificate)."""
 
-    def __init__(self, runtime: Runtime, settings: Settings | None = None) -> None:
+    def __init__(self, runtime: Runtime, settings: Settings | None = None, *, https_port: int = 0) -> None:
         self.runtime = runtime
         self.settings = settings or runtime.settings
+        self.https_port = https_port
         self.gateway: Gateway | None = None
         self.port = 0
         self._ready = threading.Event()
@@ -183,6 +185,7 @@ class GatewayThread:
                 self.runtime.engine,
                 host="127.0.0.1",
                 port=0,
+                https_port=self.https_port,
                 stop=self._stop,
                 on_ready=self._on_ready,
             )
