@@ -3,6 +3,12 @@
 The REST endpoint, the scheduler and ``tollway publish-usage`` all go through here, so they
 share one database lock (``job_locks`` row ``usage-publisher``): while a job runs anywhere,
 another start is refused (the endpoint answers 409).
+
+A job publishes the calls answered before the moment it was asked for (its ``started_at``, the
+status document's ``startedTime``): it first waits, a fraction of a second and at most a few
+seconds, until the gateways' spool writers have stored their usage
+(:func:`tollway.publishing.usage_publisher.wait_for_stored`); a successful job's cut-off becomes
+``lastPublishedTime``.
 """
 
 from __future__ import annotations
@@ -37,9 +43,16 @@ class Job:
     """A started job: the caller runs it (``run``) in the foreground or a thread."""
 
     def __init__(
-        self, svc: MonetizationService, factory: sessionmaker[Session], job_id: str, holder: str
+        self,
+        svc: MonetizationService,
+        factory: sessionmaker[Session],
+        job_id: str,
+        holder: str,
+        started_at: datetime | None = None,
     ) -> None:
         self.svc, self.factory, self.id, self.holder = svc, factory, job_id, holder
+        # The cut-off: the run publishes the calls answered before the job was asked for.
+        self.started_at = started_at or utcnow()
 
     def _update(self, **values: Any) -> None:
         with transaction(self.factory) as session:
@@ -67,7 +80,15 @@ class Job:
 
         try:
             self._update(state="RUNNING")
-            result = publish_all(self.svc, self.factory, on_total=total, progress=count, heartbeat=heartbeat)
+            result = publish_all(
+                self.svc,
+                self.factory,
+                now=self.started_at,
+                drain=True,
+                on_total=total,
+                progress=count,
+                heartbeat=heartbeat,
+            )
         except Exception as exc:
             log.exception("usage-publishing job %s failed", self.id)
             self._update(state="COMPLETED", status="FAILED", finished_at=utcnow(), error=str(exc)[:2000])
@@ -86,8 +107,8 @@ class Job:
         return result
 
 
-def _record(session: Session, trigger: str) -> str:
-    """A new job row (state INITIATED); the id, once flushed."""
+def _record(session: Session, trigger: str) -> tuple[str, datetime]:
+    """A new job row (state INITIATED); its id, once flushed, and its start (the run's cut-off)."""
     # Jobs of a process that died with the lock never finished: say so.
     session.execute(
         update(UsagePublishJob)
@@ -97,7 +118,7 @@ def _record(session: Session, trigger: str) -> str:
     job = UsagePublishJob(state="INITIATED", status="INPROGRESS", trigger=trigger, started_at=utcnow())
     session.add(job)
     session.flush()
-    return job.id
+    return job.id, job.started_at
 
 
 def start(
@@ -117,13 +138,13 @@ def start(
     if not locks.acquire_in(session, LOCK, holder, LEASE):
         raise JobBusy
     try:
-        job_id = _record(session, trigger)
+        job_id, started_at = _record(session, trigger)
         session.commit()
     except BaseException:
         session.rollback()
         locks.release_in(session, LOCK, holder)
         raise
-    return Job(svc, factory, job_id, holder)
+    return Job(svc, factory, job_id, holder, started_at)
 
 
 def start_in_background(
@@ -140,7 +161,11 @@ def _epoch_ms(moment: datetime | None) -> str:
 
 
 def status(session: Session) -> dict[str, str]:
-    """WSO2's status document (``lastPublsihedTime``, misspelt, is kept for WSO2's clients)."""
+    """WSO2's status document (``lastPublsihedTime``, misspelt, is kept for WSO2's clients).
+
+    ``lastPublishedTime`` is the cut-off of the last successful job: its calls answered before
+    that moment are published. A job's cut-off is its ``startedTime`` (the moment it was asked
+    for), so after a successful run the two are equal."""
     latest = session.scalar(select(UsagePublishJob).order_by(UsagePublishJob.started_at.desc()).limit(1))
     published = session.scalar(
         select(UsagePublishJob.published_until)

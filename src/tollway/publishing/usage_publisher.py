@@ -16,8 +16,16 @@ One run, per batch of subscriptions:
    published and the failed one keeps its pending records. The next run sends those same records
    (same keys, same quantities) before anything new: a retry never double-counts.
 
-``until`` is ``now - SETTLE``: the gateway writes usage in batches every few milliseconds, and the
-short delay lets calls that just finished reach the database before their window is closed.
+``until``, the cut-off: for a job (REST, scheduler, ``tollway publish-usage``:
+:mod:`tollway.publishing.jobs`) the moment the job was asked for. Before planning, the run waits
+until the usage stored for the last ``DRAIN_LOOKBACK`` before the cut-off has stopped growing for
+a quiet spell a few spool-writer passes long (:func:`wait_for_stored`, at most ``DRAIN_LIMIT``):
+the gateways' spool writers store every spooled event within one pass (5 ms while calls come,
+``[metering] flush_interval`` at most), and an event is spooled before its answer's last bytes go
+out, so a call answered before the cut-off is in the database by then unless its writer is far
+behind (a saturated or stopped node: that usage is late usage, below). The control plane never
+reads the spools: it sees only the database. Without a job (``until`` given by the caller,
+billing maintenance) ``until`` is ``now - SETTLE`` and nothing waits.
 Calls are counted from ``usage_rollups`` for whole hours and ``usage_events`` at the edges
 (:mod:`tollway.publishing.windows`, a batch of windows per query), so windows of any
 length are exact.
@@ -30,18 +38,19 @@ windows are cut at whole hours over their last ``late_usage_window`` for that.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tollway.billing.contract import EngineCall, TenantContext, UsageRecord
 from tollway.db.base import utcnow
 from tollway.db.session import transaction
-from tollway.models import MonSharedCustomer, MonSubscription, UsagePublishRecord
+from tollway.models import MonSharedCustomer, MonSubscription, UsageEventRow, UsagePublishRecord
 from tollway.monetization.context import subscription_ref, tenant_context
 from tollway.monetization.service import MonetizationService
 from tollway.monetization.subscription_sync import LIVE
@@ -53,6 +62,11 @@ log = logging.getLogger(__name__)
 
 SETTLE = timedelta(seconds=2)
 BATCH = 500
+# A job's wait for the usage of calls answered before its cut-off (wait_for_stored).
+DRAIN_LIMIT = timedelta(seconds=5)  # the most a run waits
+DRAIN_LOOKBACK = timedelta(seconds=10)  # the calls watched: answered this long before the cut-off
+DRAIN_STEP = 0.05  # seconds between two looks
+DRAIN_QUIET = 0.25  # seconds without a new stored call (many writer passes: 5 ms to flush_interval)
 
 Progress = Callable[[int], None]
 
@@ -66,6 +80,7 @@ class PublishResult:
     records: int = 0
     calls: int = 0
     late_calls: int = 0  # of ``calls``: calls that reached the database after their window was sent
+    waited: float = 0.0  # seconds spent waiting for the usage before ``until`` to be stored
     errors: list[str] = field(default_factory=list)
 
 
@@ -75,6 +90,50 @@ def usage_key(mon_subscription_id: str, start: datetime, end: datetime) -> str:
 
 def publish_until(now: datetime | None = None) -> datetime:
     return (now or utcnow()) - SETTLE
+
+
+def _stored_before(factory: sessionmaker[Session], cut_off: datetime) -> int:
+    with factory() as session:
+        count = session.scalar(
+            select(func.count())
+            .select_from(UsageEventRow)
+            .where(UsageEventRow.time >= cut_off - DRAIN_LOOKBACK, UsageEventRow.time < cut_off)
+        )
+    return int(count or 0)
+
+
+def wait_for_stored(
+    factory: sessionmaker[Session],
+    cut_off: datetime,
+    *,
+    quiet: float = DRAIN_QUIET,
+    limit: timedelta = DRAIN_LIMIT,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Wait until the calls stored with a time in the last ``DRAIN_LOOKBACK`` before ``cut_off``
+    stop growing for ``quiet`` seconds, at most ``limit``; returns the seconds waited.
+
+    One indexed count (``usage_events.time``) every ``DRAIN_STEP``. Waiting ``quiet`` without a
+    new one means every spool writer that keeps up has stored what was spooled before the cut-off
+    (one pass each, every ``flush_interval`` at most); calls still out there are late usage."""
+    began = changed = clock()
+    seen = _stored_before(factory, cut_off)
+    while True:
+        now = clock()
+        if now - changed >= quiet:
+            return now - began
+        if now - began >= limit.total_seconds():
+            log.warning(
+                "usage before %s still arriving after %.1f s; what comes later is billed as late usage",
+                cut_off.isoformat(),
+                now - began,
+            )
+            return now - began
+        sleep(DRAIN_STEP)
+        count = _stored_before(factory, cut_off)
+        if count != seen:
+            seen, changed = count, clock()
 
 
 def late_window(svc: MonetizationService) -> timedelta:
@@ -328,10 +387,21 @@ def publish_all(
     on_total: Callable[[int], None] | None = None,
     progress: Progress | None = None,
     heartbeat: Callable[[], None] | None = None,
+    drain: bool = False,
 ) -> PublishResult:
-    """Publish every metered subscription's usage up to ``now - SETTLE``. The caller holds the lock."""
-    until = publish_until(now)
-    result = PublishResult(until=until)
+    """Publish every metered subscription's usage. The caller holds the lock.
+
+    With ``drain`` (jobs) up to ``now`` (default: this moment), once the usage of calls answered
+    before it is stored (:func:`wait_for_stored`); without, up to ``now - SETTLE``."""
+    if drain:
+        until = now or utcnow()
+        # A writer with nothing to store looks every flush_interval: two of its passes at least.
+        quiet = max(DRAIN_QUIET, 2 * svc.settings.metering.flush_interval + 0.1)
+        limit = max(DRAIN_LIMIT, timedelta(seconds=quiet + 1))
+        waited = wait_for_stored(factory, until, quiet=quiet, limit=limit)
+    else:
+        until, waited = publish_until(now), 0.0
+    result = PublishResult(until=until, waited=waited)
     with factory() as session:
         ids = _metered_ids(session, svc.engine_name, late_window(svc))
     result.subscriptions = len(ids)
