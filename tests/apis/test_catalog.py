@@ -89,7 +89,10 @@ def test_each_tier_shows_its_plan_and_price(http: httpx.Client, admin: Caller, p
                 "currencyType": "JPY",
                 "billingCycle": "week",
                 "includedRequests": 100,
-                "tiers": [{"upTo": 1000, "unitPrice": "2"}, {"upTo": None, "unitPrice": "1"}],
+                "tiers": [
+                    {"upTo": 1000, "unitPrice": "2", "flatAmount": "0"},
+                    {"upTo": None, "unitPrice": "1", "flatAmount": "0"},
+                ],
                 "tierMode": "graduated",
             },
         },

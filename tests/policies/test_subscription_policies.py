@@ -144,15 +144,18 @@ def test_tiered_prices_and_included_requests(http: httpx.Client, admin: Caller) 
     plan = expect(http.post(POLICIES, headers=admin.headers, json=body), 201)
     monetization = plan["monetization"]
     assert monetization["tiers"] == [
-        {"upTo": 10000, "unitPrice": "0.001"},
-        {"upTo": None, "unitPrice": "0.0005"},
+        {"upTo": 10000, "unitPrice": "0.001", "flatAmount": "0"},
+        {"upTo": None, "unitPrice": "0.0005", "flatAmount": "0"},
     ]
     assert monetization["tierMode"] == "volume"
     assert monetization["properties"]["includedRequests"] == 1000
     assert monetization["properties"]["pricePerRequest"] is None
 
     # Replacing the tiers replaces the rows (positions are unique per plan).
-    monetization["tiers"] = [{"upTo": 5, "unitPrice": "1"}, {"upTo": None, "unitPrice": "0.5"}]
+    monetization["tiers"] = [
+        {"upTo": 5, "unitPrice": "1", "flatAmount": "0"},
+        {"upTo": None, "unitPrice": "0.5", "flatAmount": "2.5"},
+    ]
     updated = expect(http.put(f"{POLICIES}/{plan['policyId']}", headers=admin.headers, json=plan), 200)
     assert updated["monetization"]["tiers"] == monetization["tiers"]
 

@@ -18,7 +18,7 @@ from tollway.apis.schemas import ApiTier, PriceTierOut, StoreApi, TierMonetizati
 from tollway.errors import NotFound
 from tollway.identity.principal import Principal
 from tollway.models import DEFAULT_TENANT, Api, SubscriptionPolicy, Tenant
-from tollway.policies.pricing_input import price_text
+from tollway.policies.pricing_input import price_text, tier_texts
 from tollway.rest.schemas import clean_query
 
 
@@ -50,7 +50,7 @@ def catalog_api(session: Session, tenant_id: str, api_id: str) -> Api:
 
 
 def tier_out(policy: SubscriptionPolicy) -> ApiTier:
-    tiers = [PriceTierOut(upTo=t.up_to, unitPrice=price_text(t.unit_price) or "0") for t in policy.tiers]
+    tiers = [PriceTierOut(upTo=up, unitPrice=unit, flatAmount=flat) for up, unit, flat in tier_texts(policy)]
     commercial = policy.monetization_plan is not None
     return ApiTier(
         tierName=policy.name,

@@ -128,8 +128,11 @@ class PublisherSettings(ResponseBody):
 
 
 class PriceTierOut(ResponseBody):
+    """One band of a tiered price; prices are exact decimal strings (never JSON numbers)."""
+
     upTo: int | None
     unitPrice: str
+    flatAmount: str
 
 
 class TierMonetizationAttributes(ResponseBody):

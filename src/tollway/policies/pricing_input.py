@@ -19,6 +19,9 @@ from tollway.pricing.currency import UnknownCurrencyError, normalize_currency
 from tollway.pricing.prices import PriceTier, PricingError, PricingPlan, parse_price
 
 PROPERTIES = "monetization.properties"
+BOTH_PRICES = (
+    f"'{PROPERTIES}.pricePerRequest' and 'monetization.tiers': give a price per request or tiers, not both"
+)
 _FIELD_PATHS = {
     "monetizationPlan": "monetization.monetizationPlan",
     "tiers": "monetization.tiers",
@@ -79,6 +82,14 @@ def price_text(value: Decimal | None) -> str | None:
     return format(value.normalize(), "f")
 
 
+def tier_texts(policy: SubscriptionPolicy) -> list[tuple[int | None, str, str]]:
+    """The plan's tiers in order as (upTo, unitPrice, flatAmount), prices as exact decimal strings."""
+    return [
+        (t.up_to, price_text(t.unit_price) or "0", price_text(t.flat_amount) or "0")
+        for t in sorted(policy.tiers, key=lambda t: t.position)
+    ]
+
+
 def _has_price(monetization: Monetization | None) -> bool:
     if monetization is None:
         return False
@@ -105,7 +116,9 @@ def pricing_from(body: PolicyIn) -> PolicyPricing:
     per_request = _price(props.pricePerRequest, f"{PROPERTIES}.pricePerRequest")
     tiers = tuple(
         PriceTier(
-            up_to=tier.upTo, unit_price=_required_price(tier.unitPrice, f"monetization.tiers[{i}].unitPrice")
+            up_to=tier.upTo,
+            unit_price=_required_price(tier.unitPrice, f"monetization.tiers[{i}].unitPrice"),
+            flat_amount=_price(tier.flatAmount, f"monetization.tiers[{i}].flatAmount") or Decimal(0),
         )
         for i, tier in enumerate(monetization.tiers or [])
     )
@@ -120,6 +133,8 @@ def pricing_from(body: PolicyIn) -> PolicyPricing:
     else:
         if fixed is not None:
             raise BadRequest(f"'{PROPERTIES}.fixedPrice': does not apply to a DynamicRate plan")
+        if per_request is not None and tiers:
+            raise BadRequest(BOTH_PRICES)
         if monetization.tierMode and not tiers:
             raise BadRequest("'monetization.tierMode': applies only together with monetization.tiers")
     if not props.currencyType:

@@ -96,6 +96,9 @@ class MonetizationProperties(RequestBody):
 class PriceTierIn(RequestBody):
     upTo: Annotated[int, Field(ge=1, le=MAX_BIG)] | None = None
     unitPrice: PriceText
+    # Charged once per period with the tier (graduated: when its band is reached; volume: when
+    # the period's total falls in it). Empty or absent: 0.
+    flatAmount: PriceText | None = None
 
 
 class Monetization(RequestBody):
@@ -160,6 +163,7 @@ class MonetizationPropertiesOut(ResponseBody):
 class PriceTierOut(ResponseBody):
     upTo: int | None
     unitPrice: str
+    flatAmount: str
 
 
 class MonetizationOut(ResponseBody):

@@ -18,7 +18,7 @@ from tollway.errors import BadRequest, Conflict, NotFound
 from tollway.models import PolicyPriceTier, SubscriptionPolicy
 from tollway.models.changes import mark_gateway_config_changed
 from tollway.policies import repository
-from tollway.policies.pricing_input import PolicyPricing, price_text, pricing_from
+from tollway.policies.pricing_input import PolicyPricing, price_text, pricing_from, tier_texts
 from tollway.policies.schemas import (
     BandwidthLimitOut,
     CustomAttributeOut,
@@ -233,7 +233,7 @@ def policy_out(policy: SubscriptionPolicy) -> PolicyOut:
 def monetization_out(policy: SubscriptionPolicy) -> MonetizationOut | None:
     if policy.monetization_plan is None:
         return None
-    tiers = [PriceTierOut(upTo=t.up_to, unitPrice=price_text(t.unit_price) or "0") for t in policy.tiers]
+    tiers = [PriceTierOut(upTo=up, unitPrice=unit, flatAmount=flat) for up, unit, flat in tier_texts(policy)]
     return MonetizationOut(
         monetizationPlan=policy.monetization_plan,
         properties=MonetizationPropertiesOut(

@@ -26,6 +26,7 @@ TIME_UNITS = [
     ("year", "Year"),
 ]
 BLANK_TIER_ROWS = 2
+TIER_FIELDS = ("tierUpTo", "tierUnitPrice", "tierFlatAmount")
 PLAN_LABELS = {
     "policyName": "Name",
     "displayName": "Display name",
@@ -49,6 +50,7 @@ PLAN_LABELS = {
     "tiers": "Tiers",
     "upTo": "Tier 'up to'",
     "unitPrice": "Tier unit price",
+    "flatAmount": "Tier flat amount",
     "monetization": "Monetization",
 }
 
@@ -198,13 +200,18 @@ def plan_body(f: FormReader) -> dict[str, Any]:
     return cleaned
 
 
+def _tier_rows(form: FormData) -> list[tuple[str, str, str]]:
+    """The tier table's rows as typed (up to, unit price, flat amount); a missing cell is empty."""
+    columns = [[str(v).strip() for v in form.getlist(name)] for name in TIER_FIELDS]
+    length = max(len(column) for column in columns)
+    ups, prices, flats = (column + [""] * (length - len(column)) for column in columns)
+    return list(zip(ups, prices, flats, strict=True))
+
+
 def _tiers(f: FormReader) -> list[dict[str, Any]]:
-    ups = f.form.getlist("tierUpTo")
-    prices = f.form.getlist("tierUnitPrice")
     tiers = []
-    for number, (up, price) in enumerate(zip(ups, prices, strict=False), start=1):
-        up_text, price_text = str(up).strip(), str(price).strip()
-        if not up_text and not price_text:
+    for number, (up_text, price_text, flat_text) in enumerate(_tier_rows(f.form), start=1):
+        if not up_text and not price_text and not flat_text:
             continue
         if not price_text:
             raise BadRequest(f"Tier {number}: the unit price is required.")
@@ -212,7 +219,10 @@ def _tiers(f: FormReader) -> list[dict[str, Any]]:
             up_to = int(up_text) if up_text else None
         except ValueError:
             raise BadRequest(f"Tier {number}: 'up to' must be a whole number.") from None
-        tiers.append({"upTo": up_to, "unitPrice": price_text})
+        tier: dict[str, Any] = {"upTo": up_to, "unitPrice": price_text}
+        if flat_text:
+            tier["flatAmount"] = flat_text
+        tiers.append(tier)
     return tiers
 
 
@@ -246,7 +256,11 @@ def plan_values(plan: dict[str, Any]) -> dict[str, Any]:
         "includedRequests": props.get("includedRequests") or "0",
         "tierMode": monetization.get("tierMode") or "",
         "tiers": [
-            ("" if t.get("upTo") is None else t["upTo"], t.get("unitPrice", ""))
+            (
+                "" if t.get("upTo") is None else t["upTo"],
+                t.get("unitPrice", ""),
+                "" if t.get("flatAmount") in (None, "0") else t["flatAmount"],
+            )
             for t in monetization.get("tiers") or []
         ],
     }
@@ -255,13 +269,12 @@ def plan_values(plan: dict[str, Any]) -> dict[str, Any]:
 def _form_values(form: FormData) -> dict[str, Any]:
     values: dict[str, Any] = {k: v for k, v in form.items() if k != "csrf_token" and isinstance(v, str)}
     values["stopOnQuotaReach"] = "on" if "stopOnQuotaReach" in form else ""
-    rows = zip(form.getlist("tierUpTo"), form.getlist("tierUnitPrice"), strict=False)
-    values["tiers"] = [(str(u), str(p)) for u, p in rows if str(u).strip() or str(p).strip()]
+    values["tiers"] = [row for row in _tier_rows(form) if any(row)]
     return _with_blank_tiers(values)
 
 
 def _with_blank_tiers(values: dict[str, Any]) -> dict[str, Any]:
-    values["tiers"] = list(values.get("tiers") or []) + [("", "")] * BLANK_TIER_ROWS
+    values["tiers"] = list(values.get("tiers") or []) + [("", "", "")] * BLANK_TIER_ROWS
     return values
 
 
