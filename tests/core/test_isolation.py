@@ -37,6 +37,10 @@ def test_a_tollway_toml_and_tollway_variables_where_pytest_runs_change_nothing(t
             "no:cacheprovider",
             "-p",
             "tests.conftest",
+            # A folder of its own: a pytest session started beside this one would otherwise clear
+            # this session's numbered temporary folders, databases included.
+            "--basetemp",
+            str(tmp_path / "basetemp"),
             "--rootdir",
             str(tmp_path),
             "test_probe.py",
