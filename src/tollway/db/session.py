@@ -7,6 +7,7 @@ engine calls, snapshot invalidation) are queued with :func:`after_commit` and ru
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -46,7 +47,10 @@ def _private_file(path: Path) -> None:
     (SQLite gives them the database file's mode). Also tightens a file made before this rule."""
     if not path.parent.is_dir():
         return  # SQLite itself says the folder is missing
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    # Only create it: opening (and closing) an existing database file here would drop the POSIX
+    # locks SQLite holds on it in this process (a descriptor's close releases them all).
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
     for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if candidate.exists() and candidate.stat().st_mode & 0o077:
             candidate.chmod(0o600)
