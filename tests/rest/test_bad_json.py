@@ -18,17 +18,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import params
-from fastapi.dependencies.models import Dependant
 
 from tests.support.identity import Caller, OrmIdentity
 from tests.support.rest import ADMIN, POLICIES, PUBLISHER, STORE, commercial_plan, expect, new_api
-from tollway.identity.principal import SCOPES_ATTRIBUTE
 from tollway.identity.roles import ROLE_PUBLISHER, ROLE_SUBSCRIBER
 from tollway.identity.scim import ERROR_SCHEMA
 from tollway.rest.bodies import MAX_JSON_DEPTH, JsonRefused, decode_json
 from tollway.runtime import Runtime
 from tollway.web.app import create_app
-from tollway.web.openapi import api_routes
+from tollway.web.openapi import accepted_scopes, api_routes
 
 TENANT_CONFIG = f"{ADMIN}/tenant-config"
 SURROGATE = "surrogate"
@@ -68,17 +66,6 @@ class Endpoint:
         return f"{self.method} {self.path}"
 
 
-def _scopes(dependant: Dependant) -> tuple[str, ...] | None:
-    for dependency in dependant.dependencies:
-        scopes = getattr(dependency.call, SCOPES_ATTRIBUTE, None)
-        if scopes is not None:
-            return tuple(scopes)
-        nested = _scopes(dependency)
-        if nested is not None:
-            return nested
-    return None
-
-
 def _takes_json(route: Any) -> bool:
     body = route.body_field
     if body is not None and not isinstance(body.field_info, params.Form):
@@ -94,7 +81,7 @@ def json_endpoints(runtime: Runtime) -> list[Endpoint]:
         route = context.original_route
         if _takes_json(route):
             for method in sorted(context.methods or ()):
-                found.append(Endpoint(method, context.path, _scopes(route.dependant)))
+                found.append(Endpoint(method, context.path, accepted_scopes(route.dependant)))
     return found
 
 

@@ -39,13 +39,13 @@ DOCUMENTS = {
 _CACHE = "openapi_documents"
 
 
-def _scopes(dependant: Dependant) -> tuple[str, ...] | None:
+def accepted_scopes(dependant: Dependant) -> tuple[str, ...] | None:
     """The scopes the operation's auth dependency accepts; () = anonymous allowed; None = no auth."""
     for dependency in dependant.dependencies:
         scopes = getattr(dependency.call, SCOPES_ATTRIBUTE, None)
         if scopes is not None:
             return tuple(scopes)
-        nested = _scopes(dependency)
+        nested = accepted_scopes(dependency)
         if nested is not None:
             return nested
     return None
@@ -70,7 +70,7 @@ def build_document(app: FastAPI, prefix: str) -> dict[str, Any]:
     for path, item in document.get("paths", {}).items():
         paths[path[len(prefix) :]] = item
     for route in routes:
-        accepted = _scopes(route.dependant)
+        accepted = accepted_scopes(route.dependant)
         if accepted is None:
             continue
         security: list[dict[str, list[str]]] = [{SECURITY_SCHEME: list(accepted)}]
