@@ -54,15 +54,17 @@ class Served:
 
 @contextmanager
 def tollway_serve(database_url: str, data_dir: Path, **env: str) -> Iterator[Served]:
-    """Start ``tollway serve`` (control plane, gateway, scheduler) and stop it with Ctrl-C."""
+    """Start ``tollway serve`` (control plane, gateway, scheduler) and stop it with Ctrl-C.
+
+    ``env``: more ``TOLLWAY_*`` variables, or other values for the ones set here."""
     port, http_port, gateway_port, gateway_https_port = free_port(), free_port(), free_port(), free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TOLLWAY_")}
     environ.update(
         TOLLWAY_DATABASE__URL=database_url,
         TOLLWAY_ADMIN_PASSWORD="admin",
         TOLLWAY_MONETIZATION__ADDITIONAL_ATTRIBUTES=CONNECTED_ACCOUNT,
-        **env,
     )
+    environ.update(env)  # a caller's variables win over the defaults above
     log = data_dir.parent / f"serve-{port}.log"
     command = [
         sys.executable,
