@@ -1,4 +1,7 @@
-"""Start-up of a full instance: migrate, bootstrap, then serve until told to stop.
+"""Start-up of a full instance: listen, migrate, bootstrap, then serve until told to stop.
+
+Every port is bound first, so that a second instance on them ends at once, with the port named,
+before it reads or writes anything of the data folder (the running one's spool above all).
 
 Like WSO2 API Manager, the control plane answers HTTPS on ``[server] port`` (9443) and plain
 HTTP on ``http_port`` (9763; 0 = off), with the configured certificate or, by default, the
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import socket
@@ -23,9 +27,8 @@ from tollway.bootstrap import admin_password, ensure_default_tenant, is_loopback
 from tollway.config import Settings
 from tollway.db import migrate
 from tollway.db.session import transaction
-from tollway.errors import ConfigError
-from tollway.gateway.process import start_gateway
-from tollway.gateway.server import bind_socket
+from tollway.gateway.process import check_ports, start_gateway
+from tollway.gateway.server import GatewaySockets, bind_gateway, listen_on
 from tollway.runtime import Runtime
 from tollway.scheduler import run_scheduler
 from tollway.security.certificates import with_certificate
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 # Background services started beside the control plane (gateway, metering, scheduler).
 # Each takes the runtime and returns a coroutine that runs until cancelled.
 ServiceStarter = Callable[[Runtime], Coroutine[Any, Any, None]]
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def prepare(settings: Settings) -> Runtime:
@@ -51,12 +55,13 @@ def prepare(settings: Settings) -> Runtime:
     return runtime
 
 
-def background_services(runtime: Runtime) -> list[ServiceStarter]:
-    return [_gateway, run_scheduler]
+def background_services(runtime: Runtime, gateway: GatewaySockets | None = None) -> list[ServiceStarter]:
+    """``gateway``: the gateway's sockets, when bound already (:func:`bind_ports`)."""
+    return [functools.partial(_gateway, sockets=gateway), run_scheduler]
 
 
-async def _gateway(runtime: Runtime) -> None:
-    await start_gateway(runtime.settings, runtime.engine)
+async def _gateway(runtime: Runtime, sockets: GatewaySockets | None = None) -> None:
+    await start_gateway(runtime.settings, runtime.engine, sockets)
 
 
 def uvicorn_config(app: object, settings: Settings, port: int, *, tls: bool = True) -> uvicorn.Config:
@@ -102,30 +107,51 @@ def _url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://{shown}:{port}"
 
 
-def control_plane_listeners(app: object, settings: Settings) -> list[Listener]:
-    """Bind the control plane's ports (HTTPS first); a port that is taken is a :class:`ConfigError`."""
+@dataclass
+class Ports:
+    """What ``tollway serve`` listens on, bound before it touches the data folder."""
+
+    control: list[tuple[int, bool, socket.socket]]  # port, HTTPS?, socket (HTTPS first)
+    gateway: GatewaySockets | None = None  # None: off, or its worker processes bind them
+
+    def close(self) -> None:
+        for _, _, sock in self.control:
+            sock.close()
+        if self.gateway is not None:
+            self.gateway.close()
+
+
+def bind_ports(settings: Settings) -> Ports:
+    """Every port, or a :class:`ConfigError` naming the one that is taken."""
     server = settings.server
-    wanted = [("port", server.port, True), ("http_port", server.http_port, False)]
-    listeners: list[Listener] = []
+    ports = Ports([])
     try:
-        for key, port, tls in wanted:
-            if not port:
-                continue
-            try:
-                sock = bind_socket(server.host, port, reuse_port=False)
-            except OSError as exc:
-                raise ConfigError(
-                    f"[server] {key}: cannot listen on {server.host}:{port}: {exc.strerror}"
-                ) from None
-            config = uvicorn_config(app, settings, port, tls=tls)
-            listeners.append(
-                Listener(_Listener(config), sock, _url("https" if tls else "http", server.host, port))
-            )
+        for key, port, tls in [("port", server.port, True), ("http_port", server.http_port, False)]:
+            if port:
+                ports.control.append((port, tls, listen_on(server.host, port, key)))
+        if settings.gateway.enabled and settings.gateway.workers > 1:
+            check_ports(server.host, server.gateway_port, server.gateway_https_port)
+        elif settings.gateway.enabled:  # HTTPS too when set: serve always has a certificate
+            ports.gateway = bind_gateway(server.host, server.gateway_port, server.gateway_https_port)
     except BaseException:
-        for listener in listeners:
-            listener.sock.close()
+        ports.close()
         raise
-    return listeners
+    return ports
+
+
+def control_plane_listeners(
+    app: object, settings: Settings, bound: list[tuple[int, bool, socket.socket]]
+) -> list[Listener]:
+    """The control plane's servers on its ``bound`` sockets."""
+    host = settings.server.host
+    return [
+        Listener(
+            _Listener(uvicorn_config(app, settings, port, tls=tls)),
+            sock,
+            _url("https" if tls else "http", host, port),
+        )
+        for port, tls, sock in bound
+    ]
 
 
 async def serve_listeners(listeners: list[Listener], stop: asyncio.Event) -> None:
@@ -149,16 +175,12 @@ async def serve_listeners(listeners: list[Listener], stop: asyncio.Event) -> Non
 
 
 async def serve_forever(settings: Settings) -> None:
-    runtime = await asyncio.to_thread(prepare, settings)
-    settings = runtime.settings
-    try:
-        app = create_app(runtime)
-        listeners = control_plane_listeners(app, settings)
-    except BaseException:
-        runtime.close()
-        raise
+    # The ports first: a second instance on them ends here, before it reads or writes anything
+    # of the data folder (spool, keys, certificate) that the running one uses.
+    ports = bind_ports(settings)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    listeners: list[Listener] = []
 
     def on_signal() -> None:
         if stop.is_set():  # a second Ctrl-C: do not wait for open connections
@@ -166,19 +188,50 @@ async def serve_forever(settings: Settings) -> None:
                 listener.server.force_exit = True
         stop.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # From here a stop is a clean one, even while preparing: it ends once prepared.
+    for signum in SIGNALS:
         loop.add_signal_handler(signum, on_signal)
-    starters = background_services(runtime)
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(start(runtime)) for start in starters]
+    runtime: Runtime | None = None
+    try:
+        runtime = await asyncio.to_thread(prepare, settings)
+        if stop.is_set():
+            log.info("stopped before serving")
+            return
+        app = create_app(runtime)
+        listeners += control_plane_listeners(app, runtime.settings, ports.control)
+        await _serve(runtime, listeners, ports.gateway, stop)
+    finally:
+        for signum in SIGNALS:
+            loop.remove_signal_handler(signum)
+        ports.close()  # those still here: the servers closed theirs
+        if runtime is not None:
+            runtime.close()
+
+
+async def _serve(
+    runtime: Runtime, listeners: list[Listener], gateway: GatewaySockets | None, stop: asyncio.Event
+) -> None:
+    """Serve with the background services until ``stop``; a service that fails stops it all
+    and is raised (a gateway that cannot start is no reason to run without one)."""
+    failed: list[BaseException] = []
+
+    def ended(task: asyncio.Task[None]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if error is not None and not stop.is_set():
+            failed.append(error)
+            stop.set()
+
+    tasks = [asyncio.create_task(start(runtime)) for start in background_services(runtime, gateway)]
+    for task in tasks:
+        task.add_done_callback(ended)
     log.info("control plane on %s", " and ".join(listener.url for listener in listeners))
     log.info("open %s/devportal (publisher: /publisher, admin: /admin)", listeners[0].url)
     try:
         await serve_listeners(listeners, stop)
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        runtime.close()
         log.info("stopped")
+    if failed:
+        raise failed[0]

@@ -30,7 +30,14 @@ from sqlalchemy import Engine
 
 from tollway.config import Settings
 from tollway.db.session import make_engine
-from tollway.gateway.server import SHUTDOWN_GRACE, bind_socket, run_gateway, spool_writer
+from tollway.gateway.server import (
+    SHUTDOWN_GRACE,
+    GatewaySockets,
+    bind_gateway,
+    check_free,
+    run_gateway,
+    spool_writer,
+)
 from tollway.gateway.shared_limits import SharedCounterTable
 from tollway.logging_setup import configure_logging
 from tollway.metering.priority import WriterPriority
@@ -44,15 +51,23 @@ WORKER_STOP_TIMEOUT = 30.0
 WRITER_STOP_TIMEOUT = 30.0  # the writer's own drain gives up after SHUTDOWN_GRACE
 
 
-async def start_gateway(settings: Settings, engine: Engine) -> None:
-    """Background service of ``tollway serve``: the gateway beside the control plane."""
+async def start_gateway(settings: Settings, engine: Engine, sockets: GatewaySockets | None = None) -> None:
+    """Background service of ``tollway serve``: the gateway beside the control plane, on
+    ``sockets`` when the caller bound them (one process)."""
     if not settings.gateway.enabled:
         return
     if settings.gateway.workers > 1:
         server = settings.server
         await supervise_workers(settings, server.host, server.gateway_port, server.gateway_https_port)
     else:
-        await run_gateway(settings, engine)
+        await run_gateway(settings, engine, sockets=sockets)
+
+
+def check_ports(host: str, port: int, https_port: int) -> None:
+    """Fail (ConfigError) when a port the workers would share is taken, by anyone."""
+    check_free(host, port, "gateway_port")
+    if https_port:
+        check_free(host, https_port, "gateway_https_port")
 
 
 async def run_standalone(settings: Settings) -> None:
@@ -61,10 +76,21 @@ async def run_standalone(settings: Settings) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    if settings.server.gateway_https_port:
-        settings = await asyncio.to_thread(with_certificate, settings)
     host, port = settings.server.host, settings.server.gateway_port
     https_port = settings.server.gateway_https_port
+    # The ports first: one that is taken ends this before the data folder is touched.
+    sockets: GatewaySockets | None = None
+    if settings.gateway.workers > 1:
+        check_ports(host, port, https_port)
+    else:
+        sockets = bind_gateway(host, port, https_port)
+    if https_port:
+        try:
+            settings = await asyncio.to_thread(with_certificate, settings)
+        except BaseException:
+            if sockets is not None:
+                sockets.close()
+            raise
     if settings.gateway.workers > 1:
         task = asyncio.create_task(supervise_workers(settings, host, port, https_port))
         await stop.wait()
@@ -74,7 +100,7 @@ async def run_standalone(settings: Settings) -> None:
         return
     engine = make_engine(settings.database_url, pool_size=4)
     try:
-        await run_gateway(settings, engine, host=host, port=port, https_port=https_port, stop=stop)
+        await run_gateway(settings, engine, host=host, sockets=sockets, stop=stop)
     finally:
         engine.dispose()
 
@@ -126,9 +152,7 @@ async def supervise_workers(settings: Settings, host: str, port: int, https_port
     if not (settings.server.tls_cert and settings.server.tls_key):
         https_port = 0
     ports = (port, https_port)
-    for number in ports:  # fail here, clearly, if a port is taken
-        if number:
-            bind_socket(host, number, reuse_port=True).close()
+    check_ports(host, port, https_port)  # here, clearly, rather than in every worker
     payload = settings.model_dump_json()
     # Kept for the supervisor's lifetime: restarted processes attach to the same tables.
     limits = SharedCounterTable(settings.gateway.limit_slots)

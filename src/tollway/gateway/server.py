@@ -1,9 +1,10 @@
-"""Running one gateway process: recover, load, listen, serve, and stop without losing an event."""
+"""Running one gateway process: listen, load, recover, serve, and stop without losing an event."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -11,6 +12,7 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
@@ -72,6 +74,50 @@ def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
+def listen_on(host: str, port: int, key: str, *, reuse_port: bool = False) -> socket.socket:
+    """``bind_socket``; a port it cannot have is a :class:`ConfigError` naming ``[server] key``."""
+    try:
+        return bind_socket(host, port, reuse_port=reuse_port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"[server] {key}: port {port} on {host} is already in use; is another Tollway"
+                " running? Stop it or choose another port"
+            ) from None
+        raise ConfigError(f"[server] {key}: cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def check_free(host: str, port: int, key: str) -> None:
+    """Fail like :func:`listen_on` when anything listens on ``port``: bound without
+    SO_REUSEPORT, so the workers of another gateway on it count too."""
+    listen_on(host, port, key).close()
+
+
+@dataclass
+class GatewaySockets:
+    """The listening sockets of one gateway process, bound before its spool is opened."""
+
+    http: socket.socket
+    https: socket.socket | None = None
+
+    def close(self) -> None:
+        for sock in (self.http, self.https):
+            if sock is not None:
+                sock.close()
+
+
+def bind_gateway(host: str, port: int, https_port: int, *, reuse_port: bool = False) -> GatewaySockets:
+    """Plain HTTP on ``port`` and HTTPS on ``https_port`` (0 = none)."""
+    sockets = GatewaySockets(listen_on(host, port, "gateway_port", reuse_port=reuse_port))
+    if https_port:
+        try:
+            sockets.https = listen_on(host, https_port, "gateway_https_port", reuse_port=reuse_port)
+        except ConfigError:
+            sockets.close()
+            raise
+    return sockets
+
+
 def server_tls(settings: Settings) -> ssl.SSLContext | None:
     """The HTTPS listener's context: ``[server] tls_cert``/``tls_key`` (``tollway serve`` and
     ``tollway gateway`` set them to the instance's self-signed certificate when not configured)."""
@@ -94,6 +140,7 @@ async def run_gateway(
     port: int | None = None,
     https_port: int | None = None,
     reuse_port: bool = False,
+    sockets: GatewaySockets | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[Gateway, int], None] | None = None,
     shared_limits: SharedCounterTable | None = None,
@@ -103,7 +150,8 @@ async def run_gateway(
     """Serve until ``stop`` is set or the task is cancelled; then drain and store every event.
 
     Plain HTTP on ``port`` (default ``[server] gateway_port``) and, when a certificate is set,
-    HTTPS on ``https_port`` (default ``[server] gateway_https_port``; 0 = none).
+    HTTPS on ``https_port`` (default ``[server] gateway_https_port``; 0 = none); or on
+    ``sockets``, bound by the caller.
 
     ``shared_limits``: the limit counters of the worker processes of one gateway; without it this
     process counts alone (the fastest: no lock). ``progress``: given to the worker processes of a
@@ -118,17 +166,27 @@ async def run_gateway(
     https_port = settings.server.gateway_https_port if https_port is None else https_port
     gw_settings, metering = settings.gateway, settings.metering
     spool_dir = settings.server.data_dir / "spool"
+    # Listen first: a port that is taken ends this before the spool folder is touched.
+    tls = server_tls(settings) if https_port else None
+    if sockets is None:
+        sockets = bind_gateway(host, port, https_port if tls else 0, reuse_port=reuse_port)
+    elif tls is None and sockets.https is not None:
+        sockets.https.close()
+        sockets.https = None
+    sock, tls_sock = sockets.http, sockets.https
     writer: SpoolWriter | None = None
     if progress is None:
         progress = StoreProgress(1)
         writer = spool_writer(settings, engine, progress)
     load = functools.partial(snapshot_loader.load_snapshot, engine, gw_settings.backend_timeout)
-    snapshot = await asyncio.to_thread(load)
+    try:
+        snapshot = await asyncio.to_thread(load)
+    except BaseException:
+        sockets.close()
+        raise
     spool = Spool(spool_dir)
-    spool.open()
     progress.claim(slot, os.getpid())
     recorder = UsageRecorder(spool, progress, slot, buffer_limit=metering.buffer_limit)
-    tls = server_tls(settings) if https_port else None
     gateway = Gateway(
         snapshot=snapshot,
         recorder=recorder,
@@ -141,21 +199,14 @@ async def run_gateway(
         poll_interval=gw_settings.snapshot_poll_interval,
         limiter=SharedLimiter(shared_limits) if shared_limits is not None else Limiter(),
     )
-    loop = asyncio.get_running_loop()
-    sock = bind_socket(host, port, reuse_port=reuse_port)
-    tls_sock: socket.socket | None = None
-    if tls is not None:
-        try:
-            tls_sock = bind_socket(host, https_port, reuse_port=reuse_port)
-        except OSError:
-            sock.close()
-            raise
-    servers = [await loop.create_server(lambda: ClientConnection(gateway), sock=sock)]
-    if tls_sock is not None:
-        tls_server = await loop.create_server(
-            lambda: ClientConnection(gateway, tls=True), sock=tls_sock, ssl=tls
-        )
-        servers.append(tls_server)
+    servers: list[asyncio.Server] = []
+    try:  # from the spool's first segment on, a failure or a cancel still seals it
+        spool.open()
+        await _serve(servers, gateway, sockets, tls)
+    except BaseException:
+        await _shutdown(servers, gateway, recorder, writer, [])
+        sockets.close()
+        raise
     tasks = [
         asyncio.create_task(gateway.refresh_forever()),
         asyncio.create_task(gateway.resolve_credentials_forever()),
@@ -179,6 +230,19 @@ async def run_gateway(
         await _shutdown(servers, gateway, recorder, writer, tasks)
     if cancelled:
         raise asyncio.CancelledError
+
+
+async def _serve(
+    servers: list[asyncio.Server], gateway: Gateway, sockets: GatewaySockets, tls: ssl.SSLContext | None
+) -> None:
+    """Start serving on ``sockets``; ``servers`` gets each server as it starts."""
+    loop = asyncio.get_running_loop()
+    servers.append(await loop.create_server(lambda: ClientConnection(gateway), sock=sockets.http))
+    if sockets.https is not None:
+        tls_server = await loop.create_server(
+            lambda: ClientConnection(gateway, tls=True), sock=sockets.https, ssl=tls
+        )
+        servers.append(tls_server)
 
 
 async def _shutdown(
