@@ -71,6 +71,23 @@ class GatewaySettings(_Section):
     max_connections_per_backend: int = Field(100, ge=1)
     # Subscriptions whose limit counters the worker processes share (56 bytes each).
     limit_slots: int = Field(100_000, ge=64, le=100_000_000)
+    # Where plan-limit counters live: "local" (this node: its process, or its workers' shared
+    # memory) or "redis" (one count across every node, [redis]; tollway.gateway.redis_limits).
+    limits: Literal["local", "redis"] = "local"
+
+
+class RedisSettings(_Section):
+    url: str = "redis://127.0.0.1:6379/0"
+    # What a gateway with [gateway] limits = "redis" does while Redis cannot be reached:
+    # "fail_open" counts limits on each node alone, "fail_closed" answers limited calls 503.
+    on_unavailable: Literal["fail_open", "fail_closed"] = "fail_open"
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("not a Redis URL (redis://host:port/db, rediss://… or unix://…)")
+        return value
 
 
 class DatabaseSettings(_Section):
@@ -148,6 +165,7 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     gateway: GatewaySettings = GatewaySettings()
     database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
     monetization: MonetizationSettings = MonetizationSettings()
     metering: MeteringSettings = MeteringSettings()
     workflows: WorkflowSettings = WorkflowSettings()
@@ -267,4 +285,15 @@ def masked_dump(settings: Settings) -> dict[str, Any]:
     dumped: dict[str, Any] = walk(settings.model_dump(mode="json"))
     url = make_url(settings.database_url)
     dumped["database"]["url"] = url.render_as_string(hide_password=True)
+    dumped["redis"]["url"] = _hide_url_password(settings.redis.url)
     return dumped
+
+
+def _hide_url_password(url: str) -> str:
+    """``redis://user:secret@host/0`` -> ``redis://user:***@host/0``."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not (sep and at):
+        return url
+    user, colon, _password = userinfo.partition(":")
+    return f"{scheme}://{user}:***@{host}" if colon else f"{scheme}://***@{host}"

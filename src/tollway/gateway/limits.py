@@ -5,12 +5,15 @@ window at midnight UTC) and to calendar months for month/year units, so every ga
 and node agrees on where a window starts and ``Retry-After`` is the time left in it. A lone
 gateway process keeps its counters in its own memory (this module); the worker processes of one
 gateway share theirs (:mod:`tollway.gateway.shared_limits`). Separate nodes count apart: each
-enforces the full limit on its own share of the traffic.
+enforces the full limit on its own share of the traffic, unless they share counters in Redis
+(:mod:`tollway.gateway.redis_limits`, ``[gateway] limits = "redis"``).
 """
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from tollway.gateway.snapshot import Plan, Window
@@ -36,6 +39,10 @@ UNIT_SECONDS = {
 }
 UNIT_MONTHS = {"month": 1, "months": 1, "mo": 1, "year": 12, "years": 12, "y": 12}
 BYTE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+# What ``admit`` answers besides 0.0 (pass) and the seconds until a refused call would pass:
+PENDING = -1.0  # not known yet: ``admit_later`` decides (a limiter that asks Redis for a lease)
+UNAVAILABLE = -2.0  # the limits cannot be checked now (Redis away, ``fail_closed``): answer 503
 
 
 def window_of(unit: str | None, count: int) -> Window | None:
@@ -109,6 +116,13 @@ class Limiter:
             counter.burst_used += 1
         counter.quota_used += 1
         return 0.0
+
+    def admit_later(self, subscription_id: str, plan: Plan, decided: Callable[[float], None]) -> None:
+        """Decide a call that ``admit`` answered ``PENDING``; ``decided`` gets what ``admit`` would.
+
+        Only a limiter that asks elsewhere answers ``PENDING``; this one decides at once.
+        """
+        decided(self.admit(subscription_id, plan, time.time()))
 
     def add_bytes(self, subscription_id: str, amount: int) -> None:
         """Bandwidth used by an answered call (checked against BandwidthLimit plans)."""

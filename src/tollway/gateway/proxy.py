@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from functools import partial
 from hashlib import sha256
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from tollway.gateway import responses
 from tollway.gateway.deadlines import Deadlines
-from tollway.gateway.limits import retry_after
+from tollway.gateway.limits import PENDING, retry_after
 from tollway.gateway.paths import NO_CLIMB, remove_dot_segments
 from tollway.gateway.responses import Answer
 from tollway.gateway.snapshot import ApiRoute, Backend, Credential, SubscriptionEntry
@@ -103,6 +104,7 @@ class Exchange:
     retried = False
     alive = True
     unrecorded = False
+    sandbox = False  # the credential is a sandbox one (kept while the plan limits are decided)
 
     def __init__(self, owner: ClientConnection, start: float) -> None:
         self.owner = owner
@@ -405,13 +407,37 @@ class ClientConnection(asyncio.Protocol):
         if plan.quota or plan.burst or plan.quota_bytes:
             wait = gw.limiter.admit(sub.id, plan, now)
             if wait:
-                self._refuse(exchange, responses.too_many(retry_after(wait), gw.limiter.quota_refused))
+                if wait > 0:
+                    self._refuse(exchange, responses.too_many(retry_after(wait), gw.limiter.quota_refused))
+                elif wait == PENDING:  # the limiter asks Redis for a lease (tollway.gateway.redis_limits)
+                    exchange.sandbox = credential.sandbox
+                    self._set_hold(True)  # resumed by limits_decided
+                    gw.limiter.admit_later(sub.id, plan, partial(self.limits_decided, exchange))
+                else:
+                    self._refuse(exchange, responses.LIMITS_UNAVAILABLE)
                 return
+        self._admitted(exchange, route, credential.sandbox)
+
+    def limits_decided(self, exchange: Exchange, wait: float) -> None:
+        """The plan limits of a held call are decided (``admit``'s answer, never PENDING)."""
+        if not exchange.alive:
+            return
+        if wait > 0:
+            self._refuse(exchange, responses.too_many(retry_after(wait), self.gw.limiter.quota_refused))
+        elif wait:
+            self._refuse(exchange, responses.LIMITS_UNAVAILABLE)
+        else:
+            route = exchange.route
+            assert route is not None
+            self._admitted(exchange, route, exchange.sandbox)
+
+    def _admitted(self, exchange: Exchange, route: ApiRoute, sandbox: bool) -> None:
+        gw = self.gw
         if gw.recorder.full:
             exchange.unrecorded = True  # recording the refusal would grow the full buffer
             self._refuse(exchange, responses.METERING_FULL)
             return
-        backend = route.sandbox if credential.sandbox and route.sandbox is not None else route.production
+        backend = route.sandbox if sandbox and route.sandbox is not None else route.production
         if backend is None:
             self._refuse(exchange, responses.NO_BACKEND)
             return

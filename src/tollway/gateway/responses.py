@@ -45,6 +45,9 @@ BAD_REQUEST = Answer(400, "Malformed HTTP request")
 PATH_ESCAPES = Answer(400, "The path's '..' segments climb above the API's context and version")
 NOT_IMPLEMENTED = Answer(501, "Protocol upgrades are not supported by the gateway")
 METERING_FULL = Answer(503, "Usage metering is backlogged; try again shortly")
+LIMITS_UNAVAILABLE = Answer(
+    503, "The plan limits cannot be checked: the shared limit counters are unreachable; try again shortly"
+)
 CREDENTIALS_BACKLOG = Answer(503, "Too many unknown credentials to verify; try again shortly")
 
 _BLOCKED = {

@@ -22,6 +22,7 @@ from tollway.gateway import snapshot_loader
 from tollway.gateway.core import Gateway
 from tollway.gateway.limits import Limiter
 from tollway.gateway.proxy import ClientConnection
+from tollway.gateway.redis_limits import RedisLimiter
 from tollway.gateway.shared_limits import SharedCounterTable, SharedLimiter
 from tollway.metering.database import DatabaseSink
 from tollway.metering.events import UsageSink
@@ -54,6 +55,16 @@ def spool_writer(
         progress=progress,
         priority=priority,
     )
+
+
+def make_limiter(settings: Settings, shared_limits: SharedCounterTable | None) -> Limiter:
+    """The plan-limit counters of one gateway process: this node's (its own, or shared by its
+    workers), or with ``[gateway] limits = "redis"`` leases from Redis, falling back on this
+    node's when Redis is away and ``[redis] on_unavailable = "fail_open"``."""
+    local = SharedLimiter(shared_limits) if shared_limits is not None else Limiter()
+    if settings.gateway.limits != "redis":
+        return local
+    return RedisLimiter(settings.redis.url, on_unavailable=settings.redis.on_unavailable, fallback=local)
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -197,7 +208,7 @@ async def run_gateway(
         max_connections_per_backend=gw_settings.max_connections_per_backend,
         connect_timeout=gw_settings.connect_timeout,
         poll_interval=gw_settings.snapshot_poll_interval,
-        limiter=SharedLimiter(shared_limits) if shared_limits is not None else Limiter(),
+        limiter=make_limiter(settings, shared_limits),
     )
     servers: list[asyncio.Server] = []
     try:  # from the spool's first segment on, a failure or a cancel still seals it
@@ -214,6 +225,9 @@ async def run_gateway(
     ]
     if writer is not None:
         tasks.append(asyncio.create_task(write_forever(writer, metering.flush_interval)))
+    if isinstance(gateway.limiter, RedisLimiter):
+        tasks.append(asyncio.create_task(gateway.limiter.maintain_forever()))
+        log.info("gateway plan limits shared through Redis at %s", gateway.limiter.shown_url())
     bound = sock.getsockname()[1]
     if tls_sock is not None:
         log.info("gateway on http://%s:%d and https://%s:%d", host, bound, host, tls_sock.getsockname()[1])
@@ -267,6 +281,8 @@ async def _shutdown(
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.gather(*tasks, return_exceptions=True)
+    if isinstance(gateway.limiter, RedisLimiter):
+        await gateway.limiter.close()  # what is left of its leases goes back to the other nodes
     spooled = recorder.close()
     gateway.close_pools()
     if writer is None:  # the supervisor's writer process stores the sealed spool
