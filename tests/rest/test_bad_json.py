@@ -49,6 +49,7 @@ SELF_AUTHENTICATED = {
     "/scim2/Users": "admin",
     "/scim2/Users/{user_id}": "admin",
     "/api/identity/user/v1.0/me": "anonymous",
+    "/api/am/{engineName}/webhook/{tenantDomain}": "anonymous",  # the engine checks its own signature
 }
 
 
@@ -96,6 +97,8 @@ def seed(http: httpx.Client, admin: Caller, subscriber: Caller) -> dict[str, str
         "applicationId": app["applicationId"],
         "keyType": "PRODUCTION",
         "user_id": subscriber.user_id,
+        "engineName": "ledger",
+        "tenantDomain": "carbon.super",
     }
 
 

@@ -20,11 +20,12 @@ from tollway.apis.schemas import (
 )
 from tollway.billing.attributes import api_attributes
 from tollway.identity.principal import Principal, optional_principal, requires
+from tollway.identity.users import DOMAIN_SCHEMA
 from tollway.rest.deps import CurrentRuntime, DbSession, Hooks
 from tollway.rest.pagination import Page, page
 from tollway.rest.prefixes import PUBLISHER, STORE
 from tollway.rest.responses import ERRORS
-from tollway.rest.schemas import clean_query
+from tollway.rest.schemas import QUERY_TEXT_SCHEMA, clean_query
 
 publisher_router = APIRouter(prefix=PUBLISHER, tags=["APIs"], responses=ERRORS)
 store_router = APIRouter(prefix=STORE, tags=["API catalog"], responses=ERRORS)
@@ -34,7 +35,11 @@ Creator = Annotated[Principal, Depends(requires("apim:api_create"))]
 Publisher = Annotated[Principal, Depends(requires("apim:api_publish"))]
 Paging = Annotated[Page, Depends(page)]
 SearchQuery = Annotated[
-    str | None, Query(description="name text, or field:value with name, context, version, provider, status")
+    str | None,
+    Query(
+        description="name text, or field:value with name, context, version, provider, status",
+        json_schema_extra=QUERY_TEXT_SCHEMA,
+    ),
 ]
 
 
@@ -62,7 +67,12 @@ def change_lifecycle(
     session: DbSession,
     caller: Publisher,
     apiId: Annotated[str, Query(max_length=64)],
-    action: Annotated[str, Query(max_length=64, description=", ".join(lifecycle.ACTIONS))],
+    action: Annotated[
+        str,
+        Query(
+            max_length=64, description="case-insensitive", json_schema_extra={"enum": list(lifecycle.ACTIONS)}
+        ),
+    ],
     lifecycleChecklist: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> LifecycleChange:
     clean_query(action, "action")
@@ -112,9 +122,14 @@ def get_settings(runtime: CurrentRuntime, caller: Viewer) -> PublisherSettings:
 
 Anyone = Annotated[Principal | None, Depends(optional_principal)]
 TenantHeader = Annotated[
-    str | None, Header(alias="X-WSO2-Tenant", description="tenant whose catalog to show")
+    str | None,
+    Header(
+        alias="X-WSO2-Tenant", description="tenant whose catalog to show", json_schema_extra=DOMAIN_SCHEMA
+    ),
 ]
-TenantQuery = Annotated[str | None, Query(description="tenant whose catalog to show")]
+TenantQuery = Annotated[
+    str | None, Query(description="tenant whose catalog to show", json_schema_extra=DOMAIN_SCHEMA)
+]
 
 
 @store_router.get("/apis", response_model=StoreApiList, summary="List the published APIs of a tenant")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
+from tollway.identity.users import LOGIN_SCHEMA
 from tollway.models.api import LIFECYCLE_STATES
 from tollway.policies.schemas import PolicyName
 from tollway.rest.pagination import Pagination
@@ -18,8 +19,13 @@ ApiName = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=120, pattern=r"^[\w .-]+$"),
     SingleLine,
 ]
+# Path segments of letters, digits and . _ ~ - (tollway.apis.service.normalize_context checks
+# them, and that the first is not "t", which starts a tenant's path).
 ContextText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=190), SingleLine
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=190),
+    SingleLine,
+    Field(json_schema_extra={"pattern": r"^/?[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*/?$"}),
 ]
 VersionText = Annotated[
     str,
@@ -45,11 +51,36 @@ class ApiIn(RequestBody):
     """An API as sent by the publisher. ``id``, ``provider`` and ``lifeCycleStatus`` are read-only
     (accepted when unchanged, so a GET body can be sent back with PUT)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Weather",
+                    "context": "/weather",
+                    "version": "1.0.0",
+                    "policies": ["Gold", "Unlimited"],
+                    "endpointConfig": {
+                        "endpoint_type": "http",
+                        "production_endpoints": {"url": "http://127.0.0.1:8080/weather"},
+                    },
+                }
+            ]
+        }
+    )
+
     id: Annotated[str, StringConstraints(max_length=64), SingleLine] | None = None
     name: ApiName
     context: ContextText
     version: VersionText
-    provider: Annotated[str, StringConstraints(max_length=190), SingleLine] | None = None
+    provider: (
+        Annotated[
+            str,
+            StringConstraints(max_length=190),
+            SingleLine,
+            Field(description="the caller's user name", json_schema_extra=LOGIN_SCHEMA),
+        ]
+        | None
+    ) = None
     lifeCycleStatus: Annotated[str, Choice(*LIFECYCLE_STATES)] | None = None
     description: Annotated[str, StringConstraints(max_length=32000), MultiLine] | None = None
     policies: Annotated[list[PolicyName], Field(max_length=50)] = []

@@ -26,13 +26,15 @@ from tollway.rest.deps import DbSession, Hooks
 from tollway.rest.pagination import Page, page
 from tollway.rest.prefixes import STORE
 from tollway.rest.responses import ERRORS
-from tollway.rest.schemas import canonical_choice, clean_query
+from tollway.rest.schemas import QUERY_TEXT_SCHEMA, canonical_choice, clean_query
 
 router = APIRouter(prefix=STORE + "/applications", tags=["Applications"], responses=ERRORS)
 
 Caller = Annotated[Principal, Depends(requires("apim:subscribe", "apim:app_manage"))]
 Paging = Annotated[Page, Depends(page)]
-KeyTypePath = Annotated[str, Path(max_length=32, description=" or ".join(KEY_TYPES))]
+KeyTypePath = Annotated[
+    str, Path(max_length=32, description="case-insensitive", json_schema_extra={"enum": list(KEY_TYPES)})
+]
 
 
 def _key_type(value: str) -> str:
@@ -41,7 +43,10 @@ def _key_type(value: str) -> str:
 
 @router.get("", response_model=ApplicationList, summary="List your applications")
 def list_applications(
-    session: DbSession, caller: Caller, paging: Paging, query: Annotated[str | None, Query()] = None
+    session: DbSession,
+    caller: Caller,
+    paging: Paging,
+    query: Annotated[str | None, Query(json_schema_extra=QUERY_TEXT_SCHEMA)] = None,
 ) -> ApplicationList:
     query = clean_query(query, "query")
     total, rows = service.list_applications(

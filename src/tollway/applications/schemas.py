@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from tollway.rest.pagination import Pagination
 from tollway.rest.schemas import Choice, MultiLine, RequestBody, ResponseBody, SingleLine
@@ -35,6 +35,10 @@ KeyType = Annotated[str, Choice(*KEY_TYPES)]
 class ApplicationIn(RequestBody):
     """An application. ``applicationId``, ``owner``, ``status`` and ``subscriptionCount`` are
     read-only (accepted so that a GET body can be sent back with PUT)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Weather app", "throttlingPolicy": "Unlimited"}]}
+    )
 
     applicationId: ReadOnlyText | None = None
     name: AppName

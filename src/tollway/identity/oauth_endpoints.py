@@ -21,6 +21,7 @@ from tollway.identity.schemas import OAuthErrorBody, RegistrationRequest, Regist
 from tollway.identity.users import authenticate
 from tollway.models import User
 from tollway.rest.deps import CurrentRuntime, DbSession
+from tollway.rest.schemas import ErrorBody
 
 router = APIRouter(tags=["identity"])
 
@@ -47,12 +48,16 @@ def basic_user(request: Request, session: Session) -> User | None:
     return user
 
 
-def _form_body(fields: dict[str, str]) -> dict[str, Any]:
+def _form_body(
+    fields: dict[str, str], required: tuple[str, ...], enums: dict[str, tuple[str, ...]]
+) -> dict[str, Any]:
     """OpenAPI for a form body we parse ourselves (to answer errors in RFC 6749 shape)."""
-    schema = {
-        "type": "object",
-        "properties": {name: {"type": "string", "description": text} for name, text in fields.items()},
+    properties: dict[str, Any] = {
+        name: {"type": "string", "description": text} for name, text in fields.items()
     }
+    for name, values in enums.items():
+        properties[name]["enum"] = list(values)
+    schema = {"type": "object", "properties": properties, "required": list(required)}
     return {"requestBody": {"required": True, "content": {oauth.FORM_CONTENT_TYPE: {"schema": schema}}}}
 
 
@@ -60,11 +65,21 @@ _CLIENT_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": OAuthErrorBody, "description": "RFC 6749 5.2 error"},
     401: {"model": OAuthErrorBody, "description": "invalid_client"},
 }
+_REGISTRATION_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        400: "Bad request: the description names the field",
+        401: "No, malformed or wrong HTTP Basic credentials of a user",
+        403: "Only an admin may register a client for another user",
+        409: "The same client is being registered by another request",
+    }.items()
+}
 
 
 @router.post(
     "/client-registration/v0.17/register",
     response_model=RegistrationResponse,
+    responses=_REGISTRATION_ERRORS,
     summary="Register an OAuth2 client (HTTP Basic with a user's name and password)",
 )
 def register(
@@ -93,7 +108,9 @@ def register(
             "scope": "space-separated scopes",
             "client_id": "when not using HTTP Basic",
             "client_secret": "when not using HTTP Basic",
-        }
+        },
+        required=("grant_type",),
+        enums={"grant_type": oauth.SUPPORTED_GRANTS},
     ),
 )
 def token(request: Request, body: RawBody, session: DbSession, runtime: CurrentRuntime) -> Response:
@@ -118,7 +135,9 @@ def token(request: Request, body: RawBody, session: DbSession, runtime: CurrentR
             "token_type_hint": "access_token | refresh_token (optional)",
             "client_id": "when not using HTTP Basic",
             "client_secret": "when not using HTTP Basic",
-        }
+        },
+        required=("token",),
+        enums={},
     ),
 )
 def revoke(request: Request, body: RawBody, session: DbSession) -> Response:

@@ -18,27 +18,11 @@ from tollway.errors import BadRequest, Forbidden
 from tollway.identity import repository
 from tollway.identity.principal import qualified_username
 from tollway.identity.roles import ROLE_ADMIN
-from tollway.identity.schemas import RegistrationRequest, RegistrationResponse
+from tollway.identity.schemas import KNOWN_GRANT_TYPES, RegistrationRequest, RegistrationResponse
 from tollway.identity.tokens import create_client, rotate_client_secret
 from tollway.identity.users import split_login
 from tollway.models import OAuthClient, User
 from tollway.security.secretbox import SecretBox
-
-# WSO2's grant type names. Tollway's token endpoint serves the first three; the others are
-# recorded so WSO2 registration scripts keep working, and refused at /oauth2/token.
-KNOWN_GRANT_TYPES = frozenset(
-    {
-        "password",
-        "client_credentials",
-        "refresh_token",
-        "authorization_code",
-        "implicit",
-        "iwa:ntlm",
-        "urn:ietf:params:oauth:grant-type:saml2-bearer",
-        "urn:ietf:params:oauth:grant-type:jwt-bearer",
-        "urn:ietf:params:oauth:grant-type:device_code",
-    }
-)  # all of them, joined, fit OAuthClient.grant_types (255)
 
 
 def register_client(

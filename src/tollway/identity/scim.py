@@ -18,7 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tollway.errors import BadRequest, TollwayError
 from tollway.identity.principal import qualified_username
-from tollway.identity.users import EMAIL_PATTERN, UsernameTaken, check_password, check_roles
+from tollway.identity.roles import ROLES
+from tollway.identity.users import (
+    EMAIL_PATTERN,
+    EMAIL_SCHEMA,
+    LOGIN_SCHEMA,
+    PASSWORD_SCHEMA,
+    UsernameTaken,
+    check_password,
+    check_roles,
+)
 from tollway.models import User
 from tollway.rest.bodies import JsonRefused, LoneSurrogate, decode_json
 from tollway.rest.errors import describe_validation_error
@@ -30,6 +39,12 @@ PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_MEDIA_TYPE = "application/scim+json"
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class ScimJSONResponse(JSONResponse):
+    """What every SCIM answer is labelled (RFC 7644 3.1); the OpenAPI documents say so too."""
+
+    media_type = SCIM_MEDIA_TYPE
 
 
 class ScimError(Exception):
@@ -83,7 +98,7 @@ class NameIn(_In):
 
 
 class EmailIn(_In):
-    value: str = Field(max_length=255)
+    value: str = Field(max_length=255, json_schema_extra=EMAIL_SCHEMA)
     primary: bool | None = None
     type: str | None = None
 
@@ -96,7 +111,7 @@ class EmailIn(_In):
 
 
 class RoleIn(_In):
-    value: str
+    value: str = Field(description="case-insensitive", json_schema_extra={"enum": list(ROLES)})
     display: str | None = None
 
 
@@ -104,8 +119,8 @@ class UserIn(_In):
     """POST /scim2/Users."""
 
     schemas: list[str] = [USER_SCHEMA]
-    userName: str = Field(max_length=300)
-    password: str
+    userName: str = Field(max_length=300, json_schema_extra=LOGIN_SCHEMA)
+    password: str = Field(json_schema_extra=PASSWORD_SCHEMA)
     name: NameIn | None = None
     emails: list[EmailIn] = []
     roles: list[RoleIn] = []

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec
+from typing import Annotated, Any, ParamSpec
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -39,6 +39,7 @@ from tollway.identity.users import authenticate as authenticate_user
 from tollway.models import User
 from tollway.rest.bodies import BadJsonBody
 from tollway.rest.deps import DbSession
+from tollway.rest.schemas import MAX_INT
 
 P = ParamSpec("P")
 ADMIN_SCOPE = "apim:admin"
@@ -47,6 +48,8 @@ _CREDENTIALS_NEEDED = (
     "a bearer token with scope apim:admin, or an admin's HTTP Basic credentials, is required"
 )
 _CHALLENGE = {"WWW-Authenticate": f'Bearer realm="Tollway", {BASIC_REALM}'}
+# Read as text and parsed here, so that a bad one is answered as a SCIM error.
+_INTEGER = {"pattern": r"^-?[0-9]+$", "description": "an integer"}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": scim.ErrorOut, "description": text}
     for code, text in {
@@ -75,7 +78,9 @@ class ScimRoute(APIRoute):
         return scim_handler
 
 
-router = APIRouter(prefix="/scim2", tags=["scim2"], route_class=ScimRoute)
+router = APIRouter(
+    prefix="/scim2", tags=["scim2"], route_class=ScimRoute, default_response_class=scim.ScimJSONResponse
+)
 
 
 def scim_errors(endpoint: Callable[P, Response]) -> Callable[P, Response]:
@@ -189,16 +194,18 @@ def create(request: Request, body: RawBody, session: DbSession) -> Response:
 def search(
     request: Request,
     session: DbSession,
-    filter: str | None = None,
-    startIndex: str = "1",
-    count: str = "100",
+    filter: Annotated[str | None, Query(description='userName eq "name"')] = None,
+    startIndex: Annotated[str, Query(json_schema_extra=_INTEGER)] = "1",
+    count: Annotated[str, Query(json_schema_extra=_INTEGER)] = "100",
 ) -> Response:
     principal = scim_admin(request, session)
     start, size = _integer(startIndex, "startIndex"), _integer(count, "count")
     start, size = max(start, 1), min(max(size, 0), MAX_PAGE)  # RFC 7644 3.4.2.4
     username = scim.filtered_username(filter, principal.tenant_domain)
+    # Past MAX_INT no tenant has users, and a larger OFFSET overflows the database's integer.
+    offset = min(start - 1, MAX_INT)
     total, users = repository.list_users(
-        session, principal.tenant_id, username=username, offset=start - 1, limit=size
+        session, principal.tenant_id, username=username, offset=offset, limit=size
     )
     base = _base_url(request)
     return scim.scim_json(
@@ -244,7 +251,7 @@ def patch(request: Request, user_id: str, body: RawBody, session: DbSession) -> 
     return scim.scim_json(scim.user_resource(user, principal.tenant_domain, _base_url(request)))
 
 
-@router.delete("/Users/{user_id}", status_code=204, response_class=Response, responses=_ERRORS)
+@router.delete("/Users/{user_id}", status_code=204, responses=_ERRORS)
 @scim_errors
 def delete(request: Request, user_id: str, session: DbSession) -> Response:
     principal = scim_admin(request, session)

@@ -14,7 +14,15 @@ from tollway.errors import BadRequest
 from tollway.identity import repository
 from tollway.identity.principal import qualified_username
 from tollway.identity.roles import ROLE_SUBSCRIBER
-from tollway.identity.users import Profile, check_email, check_password, create_user, local_username
+from tollway.identity.users import (
+    LOGIN_SCHEMA,
+    PASSWORD_SCHEMA,
+    Profile,
+    check_email,
+    check_password,
+    create_user,
+    local_username,
+)
 from tollway.models import User
 
 PRIMARY_REALM = "PRIMARY"
@@ -29,8 +37,8 @@ class _In(BaseModel):
 
 
 class Claim(_In):
-    uri: str
-    value: str = Field(max_length=190)
+    uri: str = Field(json_schema_extra={"enum": list(CLAIMS)})
+    value: str = Field(max_length=190, description=f"an e-mail address for {CLAIM_EMAIL}")
 
 
 class Property(_In):
@@ -39,9 +47,11 @@ class Property(_In):
 
 
 class SignUpUser(_In):
-    username: str = Field(max_length=300)
-    realm: str = PRIMARY_REALM
-    password: str
+    username: str = Field(max_length=300, json_schema_extra=LOGIN_SCHEMA)
+    realm: str = Field(
+        PRIMARY_REALM, description="case-insensitive", json_schema_extra={"enum": [PRIMARY_REALM]}
+    )
+    password: str = Field(json_schema_extra=PASSWORD_SCHEMA)
     claims: list[Claim] = []
 
 

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -26,11 +27,30 @@ from tollway.models import DEFAULT_TENANT, User, UserRole
 from tollway.models.changes import mark_gateway_config_changed
 from tollway.security.hashing import hash_password, needs_rehash, verify_password
 
-USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,99}")
-EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+")
+USERNAME_REGEX = r"[A-Za-z0-9][A-Za-z0-9._-]{2,99}"
+# A tenant's domain: a lower-case DNS name of two labels or more, 3 to 190 characters.
+DOMAIN_REGEX = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+MIN_DOMAIN_LENGTH, MAX_DOMAIN_LENGTH = 3, 190
+EMAIL_REGEX = r"[^@\s]+@[^@\s]+"
+USERNAME_PATTERN = re.compile(USERNAME_REGEX)
+DOMAIN_PATTERN = re.compile(DOMAIN_REGEX)
+EMAIL_PATTERN = re.compile(EMAIL_REGEX)
 MIN_PASSWORD_LENGTH = 8
 # argon2 hashes any length; the cap bounds the work one request can ask for.
 MAX_PASSWORD_LENGTH = 256
+
+# The rules above as JSON Schema, for the OpenAPI documents (the checks below stay, for messages
+# that name the field).
+DOMAIN_SCHEMA: dict[str, Any] = {
+    "pattern": f"^{DOMAIN_REGEX}$",
+    "minLength": MIN_DOMAIN_LENGTH,
+    "maxLength": MAX_DOMAIN_LENGTH,
+}
+LOGIN_SCHEMA: dict[str, Any] = {
+    "pattern": f"^{USERNAME_REGEX}(?:@{DOMAIN_REGEX})?$"
+}  # name, or name@tenant.domain
+PASSWORD_SCHEMA: dict[str, Any] = {"minLength": MIN_PASSWORD_LENGTH, "maxLength": MAX_PASSWORD_LENGTH}
+EMAIL_SCHEMA: dict[str, Any] = {"pattern": f"^{EMAIL_REGEX}$"}
 _CANONICAL_ROLES = {role.lower(): role for role in ROLES}
 
 

@@ -9,7 +9,9 @@ service cannot be asked for the current state (it delivers the event again later
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -17,13 +19,32 @@ from starlette.concurrency import run_in_threadpool
 from tollway.billing.contract import EngineError, WebhookReceiver
 from tollway.db.session import transaction
 from tollway.errors import BadRequest, BillingEngineError, NotFound
+from tollway.identity.users import DOMAIN_SCHEMA
 from tollway.models import Tenant
 from tollway.monetization.context import tenant_context
 from tollway.rest.deps import CurrentRuntime
+from tollway.rest.schemas import ErrorBody, ResponseBody
 from tollway.runtime import Runtime
 
 router = APIRouter(tags=["Billing engine webhooks"])
 MAX_BODY = 1024 * 1024  # engines' events are a few kilobytes
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        400: "Bad signature or body; nothing changed",
+        404: "No such tenant, or not the engine this instance bills through",
+        502: "The engine's service could not be asked about the event; it delivers it again later",
+    }.items()
+}
+EngineName = Annotated[str, Path(description="the configured [monetization] engine, e.g. stripe")]
+TenantDomain = Annotated[
+    str, Path(description="the tenant the event concerns", json_schema_extra=DOMAIN_SCHEMA)
+]
+
+
+class WebhookReceived(ResponseBody):
+    received: bool
+    outcome: str
 
 
 def receive(runtime: Runtime, engine_name: str, domain: str, payload: bytes, headers: dict[str, str]) -> str:
@@ -41,9 +62,20 @@ def receive(runtime: Runtime, engine_name: str, domain: str, payload: bytes, hea
             raise BillingEngineError(f"{engine_name} could not be asked about the event: {error}") from None
 
 
-@router.post("/api/am/{engineName}/webhook/{tenantDomain}", summary="Receive a billing engine's event")
+@router.post(
+    "/api/am/{engineName}/webhook/{tenantDomain}",
+    response_model=WebhookReceived,
+    responses=_ERRORS,
+    summary="Receive a billing engine's event",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"description": "the event, as the engine sends it"}}},
+        }
+    },
+)
 async def engine_webhook(
-    engineName: str, tenantDomain: str, request: Request, runtime: CurrentRuntime
+    engineName: EngineName, tenantDomain: TenantDomain, request: Request, runtime: CurrentRuntime
 ) -> JSONResponse:
     payload = await request.body()
     if len(payload) > MAX_BODY:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
 from tollway.rest.schemas import MAX_BIG, MAX_INT, Choice, MultiLine, RequestBody, ResponseBody, SingleLine
 
@@ -38,8 +38,17 @@ PolicyName = Annotated[
 ]
 Label = Annotated[str, StringConstraints(max_length=255), SingleLine]
 Description = Annotated[str, StringConstraints(max_length=4000), MultiLine]
-# Prices are decimal strings; tollway.policies.pricing_input checks them (ASCII digits only).
-PriceText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), SingleLine]
+# Prices are decimal strings; tollway.policies.pricing_input checks them (ASCII digits only). The
+# documented pattern is their plain form ("" = none); exponents ("1E+3") are read too.
+PriceText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=64),
+    SingleLine,
+    Field(
+        description="a decimal string from 0 to 10^12 with at most 12 decimal places",
+        json_schema_extra={"pattern": r"^(?:[0-9]{1,13}(?:\.[0-9]{1,12})?)?$"},
+    ),
+]
 Count = Annotated[int, Field(ge=0, le=MAX_BIG)]
 UnitTime = Annotated[int, Field(ge=1, le=MAX_INT)]
 
@@ -60,6 +69,21 @@ CountOrText = Annotated[
         json_schema_input_type=Count | Annotated[str, StringConstraints(pattern=r"^[0-9]{1,15}$")],
     ),
 ]
+
+
+EXAMPLE_PLAN: dict[str, Any] = {
+    "policyName": "Platinum",
+    "displayName": "Platinum",
+    "description": "1000 requests a minute, 0.0004 USD each",
+    "defaultLimit": {"type": "RequestCountLimit", "requestCount": {"timeUnit": "min", "requestCount": 1000}},
+    "rateLimitCount": 50,
+    "rateLimitTimeUnit": "sec",
+    "billingPlan": "COMMERCIAL",
+    "monetization": {
+        "monetizationPlan": "DynamicRate",
+        "properties": {"pricePerRequest": "0.0004", "currencyType": "USD", "billingCycle": "month"},
+    },
+}
 
 
 class RequestCountLimit(RequestBody):
@@ -85,7 +109,13 @@ class MonetizationProperties(RequestBody):
     fixedPrice: PriceText | None = None
     pricePerRequest: PriceText | None = None
     currencyType: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=16), SingleLine] | None
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=16),
+            SingleLine,
+            Field(description="ISO 4217 code, any case", json_schema_extra={"pattern": "^[A-Za-z]{3}$"}),
+        ]
+        | None
     ) = None
     billingCycle: Annotated[str, Choice(*BILLING_CYCLES)] | None = None
     # Tollway extension: free units per billing cycle. WSO2 properties are strings, so "1000" is
@@ -117,6 +147,8 @@ class CustomAttribute(RequestBody):
 class PolicyIn(RequestBody):
     """A business plan as sent by a client. ``policyId``, ``type`` and ``isDeployed`` are read-only
     (accepted so that a GET body can be sent back with PUT)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_PLAN]})
 
     policyId: Annotated[str, StringConstraints(max_length=64), SingleLine] | None = None
     type: Annotated[str, Choice(POLICY_TYPE)] | None = None

@@ -83,7 +83,12 @@ class Choice:
         return {"type": "string", "enum": list(self.options)}
 
 
-def clean_query(value: str | None, field: str, *, max_length: int = 256) -> str | None:
+MAX_QUERY_LENGTH = 256
+# What clean_query checks, for the OpenAPI documents (control characters are not expressible).
+QUERY_TEXT_SCHEMA: dict[str, Any] = {"maxLength": MAX_QUERY_LENGTH}
+
+
+def clean_query(value: str | None, field: str, *, max_length: int = MAX_QUERY_LENGTH) -> str | None:
     """Check a query parameter the way body strings are checked."""
     if value is None:
         return None

@@ -167,7 +167,10 @@ def block_subscription(
     session: DbSession,
     caller: Blocker,
     subscriptionId: Annotated[str, Query(max_length=64)],
-    blockState: Annotated[str, Query(max_length=32, description=" or ".join(BLOCK_STATES))],
+    blockState: Annotated[
+        str,
+        Query(max_length=32, description="case-insensitive", json_schema_extra={"enum": list(BLOCK_STATES)}),
+    ],
 ) -> PublisherSubscription:
     state = canonical_choice(blockState, BLOCK_STATES, "blockState")
     subscription = service.get_in_tenant(session, caller.tenant_id, subscriptionId)

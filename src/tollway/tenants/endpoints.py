@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Response
+from fastapi import APIRouter, Body, Depends, Path, Response
 
 from tollway.errors import Forbidden
 from tollway.identity.principal import Principal, requires
+from tollway.identity.users import DOMAIN_SCHEMA
 from tollway.rest.deps import CurrentRuntime, DbSession
 from tollway.rest.prefixes import ADMIN
 from tollway.rest.responses import ERRORS
@@ -27,6 +28,7 @@ def tenant_manager(principal: Annotated[Principal, Depends(requires("apim:tenant
 
 TenantManager = Annotated[Principal, Depends(tenant_manager)]
 TenantAdmin = Annotated[Principal, Depends(requires("apim:admin"))]
+Domain = Annotated[str, Path(description="the tenant's domain", json_schema_extra=DOMAIN_SCHEMA)]
 
 
 def _out(view: service.TenantView) -> TenantOut:
@@ -45,7 +47,7 @@ def create_tenant(body: TenantCreate, _: TenantManager, session: DbSession) -> T
 
 
 @router.get("/tenants/{domain}", response_model=TenantOut, summary="One tenant")
-def get_tenant(domain: str, _: TenantManager, session: DbSession) -> TenantOut:
+def get_tenant(domain: Domain, _: TenantManager, session: DbSession) -> TenantOut:
     return _out(service.get_tenant(session, domain))
 
 
@@ -55,7 +57,7 @@ def get_tenant(domain: str, _: TenantManager, session: DbSession) -> TenantOut:
     response_class=Response,
     summary="Deactivate a tenant: its users can no longer sign in and its tokens are revoked",
 )
-def delete_tenant(domain: str, _: TenantManager, session: DbSession) -> Response:
+def delete_tenant(domain: Domain, _: TenantManager, session: DbSession) -> Response:
     service.deactivate_tenant(session, domain)
     return Response(status_code=204)
 

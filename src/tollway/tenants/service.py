@@ -15,7 +15,6 @@ them; a PUT whose value for a key is the mask keeps that key's value; keys left 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,14 @@ from tollway.errors import BadRequest, Conflict, NotFound
 from tollway.identity import repository as users
 from tollway.identity.roles import ROLE_ADMIN
 from tollway.identity.tokens import revoke_tenant_tokens
-from tollway.identity.users import check_password, create_user, local_username
+from tollway.identity.users import (
+    DOMAIN_PATTERN,
+    MAX_DOMAIN_LENGTH,
+    MIN_DOMAIN_LENGTH,
+    check_password,
+    create_user,
+    local_username,
+)
 from tollway.models import DEFAULT_TENANT, Tenant
 from tollway.models.changes import mark_gateway_config_changed
 from tollway.policies.service import seed_default_policies
@@ -34,10 +40,6 @@ from tollway.runtime import Runtime
 from tollway.security.secretbox import SecretBox
 from tollway.tenants import repository
 
-# Lower-case DNS name with at least two labels, e.g. "example.com".
-DOMAIN_PATTERN = re.compile(
-    r"(?=.{3,190}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-)
 MONETIZATION_INFO = "MonetizationInfo"
 MASK = "********"
 # The document and its encrypted secrets are TEXT columns (64 KiB on MariaDB); WSO2's default
@@ -55,7 +57,7 @@ class TenantView:
 def check_domain(domain: str) -> None:
     if domain == DEFAULT_TENANT:
         raise BadRequest(f"'domain': {DEFAULT_TENANT} is the default tenant and always exists")
-    if not DOMAIN_PATTERN.fullmatch(domain):
+    if not (MIN_DOMAIN_LENGTH <= len(domain) <= MAX_DOMAIN_LENGTH and DOMAIN_PATTERN.fullmatch(domain)):
         raise BadRequest("'domain': a lower-case DNS name such as 'example.com' (letters, digits, '-', '.')")
 
 

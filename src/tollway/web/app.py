@@ -13,7 +13,11 @@ from tollway.web.routers import ROUTERS
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="Tollway control plane", version=__version__, docs_url=None)
+    # The documents and their reference pages are tollway.web.openapi's and tollway.web.docs'
+    # (FastAPI's own pages load their scripts from a CDN).
+    app = FastAPI(
+        title="Tollway control plane", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.runtime = runtime
     install_error_handlers(app)
     install_method_handling(app)

@@ -1,9 +1,13 @@
-"""One OpenAPI document per REST API, served beside it (``{prefix}/openapi.json``).
+"""One OpenAPI document per REST API, served beside it (``{prefix}/openapi.json``), and the whole
+control plane's at ``/openapi.json``.
 
 The documents are cut from the control plane's own routes by path prefix, so an endpoint any
 package registers under ``/api/am/publisher/v1`` appears in the publisher document without
 further wiring. Paths are relative to the API's base path, given as the document's server, as
 in WSO2's own documents. Operations list the OAuth2 scopes they accept.
+
+FastAPI documents a 422 for every operation with parameters or a body; Tollway answers those
+validation errors 400 with its error body (each router documents it), so the 422 is dropped.
 """
 
 from __future__ import annotations
@@ -23,11 +27,18 @@ except ImportError:  # pragma: no cover - FastAPI before nested routers
 
 from tollway import __version__
 from tollway.identity.principal import SCOPES_ATTRIBUTE
-from tollway.identity.roles import ADMIN_SCOPES, DEVPORTAL_SCOPES, PUBLISHER_SCOPES
+from tollway.identity.roles import ADMIN_SCOPES, ALL_SCOPES, DEVPORTAL_SCOPES, PUBLISHER_SCOPES
 from tollway.rest.prefixes import ADMIN, PUBLISHER, STORE
 
 SECURITY_SCHEME = "OAuth2Security"
+WHOLE_APP = ""  # the document of every route, served at /openapi.json
 DOCUMENTS = {
+    WHOLE_APP: (
+        "Tollway control plane",
+        "The three REST APIs, OAuth2, client registration, SCIM 2.0, self sign-up and the billing"
+        " engines' webhooks.",
+        ALL_SCOPES,
+    ),
     ADMIN: ("Tollway Admin API", "Business plans, tenants and monetization administration.", ADMIN_SCOPES),
     PUBLISHER: ("Tollway Publisher API", "APIs, their lifecycle and their subscriptions.", PUBLISHER_SCOPES),
     STORE: (
@@ -58,6 +69,15 @@ def api_routes(app: FastAPI) -> list[Any]:
     return [ctx for ctx in iter_route_contexts(app.routes) if isinstance(ctx.original_route, APIRoute)]
 
 
+def _drop_unsent_validation_errors(document: dict[str, Any]) -> None:
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            operation.get("responses", {}).pop("422", None)
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+
+
 def build_document(app: FastAPI, prefix: str) -> dict[str, Any]:
     title, description, scopes = DOCUMENTS[prefix]
     routes = [
@@ -66,6 +86,7 @@ def build_document(app: FastAPI, prefix: str) -> dict[str, Any]:
         if route.include_in_schema and (route.path or "").startswith(prefix + "/")
     ]
     document = get_openapi(title=title, version=__version__, description=description, routes=routes)
+    _drop_unsent_validation_errors(document)
     paths: dict[str, Any] = {}
     for path, item in document.get("paths", {}).items():
         paths[path[len(prefix) :]] = item
@@ -81,7 +102,8 @@ def build_document(app: FastAPI, prefix: str) -> dict[str, Any]:
             if method.lower() in item:
                 item[method.lower()]["security"] = security
     document["paths"] = paths
-    document["servers"] = [{"url": prefix}]
+    if prefix:
+        document["servers"] = [{"url": prefix}]
     components = document.setdefault("components", {})
     components["securitySchemes"] = {
         SECURITY_SCHEME: {
@@ -108,8 +130,12 @@ def _document_endpoint(prefix: str) -> Callable[[Request], dict[str, Any]]:
     return document
 
 
+def document_url(prefix: str) -> str:
+    return prefix + "/openapi.json"
+
+
 router = APIRouter()
 for _prefix in DOCUMENTS:
     router.add_api_route(
-        _prefix + "/openapi.json", _document_endpoint(_prefix), methods=["GET"], include_in_schema=False
+        document_url(_prefix), _document_endpoint(_prefix), methods=["GET"], include_in_schema=False
     )

@@ -20,6 +20,7 @@ from tollway.publishing.endpoints import admin_router as usage_publishing
 from tollway.subscriptions.endpoints import publisher_router as api_subscriptions
 from tollway.subscriptions.endpoints import store_router as subscriptions
 from tollway.tenants.endpoints import router as tenants
+from tollway.web.docs import router as references
 from tollway.web.openapi import router as documents
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -34,6 +35,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     applications,
     subscriptions,
     documents,
+    references,
     monetization,
     revenue,
     invoices,
