@@ -274,6 +274,7 @@ async def _shutdown(
         if not busy:
             break
         await asyncio.sleep(0.02)
+    recorder.flush()  # answers completed in this iteration still wait for their spool write
     for conn in list(gateway.connections):
         conn.transport.close()
     await asyncio.sleep(0.05)  # let connection_lost callbacks record abandoned exchanges

@@ -103,6 +103,13 @@ class UsageRecorder:
         else:
             fn(data, flag)
 
+    def flush(self) -> None:
+        """Spool what is recorded now and send the answers that waited on it, without waiting
+        for the next loop iteration: shutdown calls it just before closing the connections, so
+        an answer whose event is spooled is never cut off by the close."""
+        if self._scheduled and not self._spool_failing:
+            self._write_spool()
+
     def _write_spool(self) -> None:
         # One write(2) per event-loop iteration for all the events recorded in it.
         self._scheduled = False
