@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from tests.support.identity import Caller, OrmIdentity
-from tests.support.rest import POLICIES, PUBLISHER, STORE, commercial_plan, expect, new_api
+from tests.support.rest import POLICIES, PUBLISHER, STORE, commercial_plan, expect, monetize, new_api
 from tollway.identity.roles import ROLE_PUBLISHER, ROLE_SUBSCRIBER
 
 APIS = f"{PUBLISHER}/apis"
@@ -64,6 +64,7 @@ def test_each_tier_shows_its_plan_and_price(http: httpx.Client, admin: Caller, p
     }
     expect(http.post(POLICIES, headers=admin.headers, json=tiered), 201)
     api_id = api_in_state(http, publisher, "Pizza", "Publish", policies=["Metered", "Tiered", "Gold"])
+    monetize(http, publisher, api_id)  # paid plans are offered only then (tests/monetization)
     api = expect(http.get(f"{STORE}/apis/{api_id}"), 200)
     assert api["throttlingPolicies"] == ["Metered", "Tiered", "Gold"]
     assert api["tiers"] == [

@@ -8,7 +8,7 @@ import httpx
 
 from tests.apis.test_catalog import api_in_state
 from tests.support.identity import Caller
-from tests.support.rest import POLICIES, STORE, commercial_plan, expect
+from tests.support.rest import POLICIES, STORE, commercial_plan, expect, monetize
 
 BOTH = (
     "'monetization.properties.pricePerRequest' and 'monetization.tiers': "
@@ -78,6 +78,7 @@ def test_the_store_shows_every_band_of_graduated_and_volume_plans(
     expect(http.post(POLICIES, headers=admin.headers, json=graduated_plan()), 201)
     expect(http.post(POLICIES, headers=admin.headers, json=volume_plan()), 201)
     api_id = api_in_state(http, publisher, "Bands", "Publish", policies=["Graduated", "Volume"])
+    monetize(http, publisher, api_id)
     expected = [
         {"tierName": "Graduated", "tierPlan": "COMMERCIAL", "monetizationAttributes": GRADUATED_ATTRIBUTES},
         {"tierName": "Volume", "tierPlan": "COMMERCIAL", "monetizationAttributes": VOLUME_ATTRIBUTES},

@@ -119,6 +119,10 @@ class InMemoryEngine:
         with self._lock:
             self.book.canceled[subscription.id] = at
 
+    def resume_subscription(self, call: EngineCall, subscription: SubscriptionRef) -> None:
+        with self._lock:
+            self.book.canceled.pop(subscription.id, None)
+
     def publish_usage(
         self, call: EngineCall, subscription: SubscriptionRef, records: Sequence[UsageRecord]
     ) -> None:

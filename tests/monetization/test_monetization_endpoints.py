@@ -273,3 +273,50 @@ def test_invoices_and_revenue_are_only_for_their_owners(
         ).status_code
         == 403
     )
+
+
+def test_paid_plans_are_offered_only_while_monetization_is_enabled(
+    http: httpx.Client, admin: Caller, publisher: Caller, subscriber: Caller
+) -> None:
+    expect(http.post(POLICIES, json=commercial_plan("Pro", "0.0004"), headers=admin.headers), 201)
+    api_id = _published_api(http, publisher, plans=["Pro", "Unlimited"])
+    monetize = f"{PUBLISHER}/apis/{api_id}/monetize"
+
+    def offered() -> list[str]:
+        api = expect(http.get(f"{STORE}/apis/{api_id}", headers=subscriber.headers), 200)
+        listed = expect(http.get(f"{STORE}/apis", headers=subscriber.headers), 200)["list"]
+        (same,) = [a for a in listed if a["id"] == api_id]
+        assert same["throttlingPolicies"] == api["throttlingPolicies"]
+        assert [t["tierName"] for t in api["tiers"]] == api["throttlingPolicies"]
+        return list(api["throttlingPolicies"])
+
+    # Never monetized: the paid plan's price is not advertised and it takes no subscription.
+    assert offered() == ["Unlimited"]
+    app_id = expect(
+        http.post(f"{STORE}/applications", json={"name": "app"}, headers=subscriber.headers), 201
+    )["applicationId"]
+    paid = {"applicationId": app_id, "apiId": api_id, "throttlingPolicy": "Pro"}
+    refused = expect(http.post(f"{STORE}/subscriptions", json=paid, headers=subscriber.headers), 400)
+    assert (
+        "'throttlingPolicy': 'Pro' is a paid plan and monetization of this API is disabled"
+        in (refused["description"])
+    )
+    assert "offers Unlimited" in refused["description"]
+    assert expect(http.get(f"{STORE}/subscriptions", headers=subscriber.headers), 200)["count"] == 0
+
+    expect(http.post(monetize, json={"enabled": True}, headers=publisher.headers), 201)
+    assert offered() == ["Pro", "Unlimited"]
+    sub = expect(http.post(f"{STORE}/subscriptions", json=paid, headers=subscriber.headers), 201)
+
+    # Disabled again: the existing subscription keeps its plan, new ones get the free plan only.
+    expect(http.post(monetize, json={"enabled": False}, headers=publisher.headers), 201)
+    assert offered() == ["Unlimited"]
+    other_app = expect(
+        http.post(f"{STORE}/applications", json={"name": "other"}, headers=subscriber.headers), 201
+    )["applicationId"]
+    again = {**paid, "applicationId": other_app}
+    expect(http.post(f"{STORE}/subscriptions", json=again, headers=subscriber.headers), 400)
+    free = {**again, "throttlingPolicy": "Unlimited"}
+    expect(http.post(f"{STORE}/subscriptions", json=free, headers=subscriber.headers), 201)
+    kept = expect(http.get(f"{STORE}/subscriptions/{sub['subscriptionId']}", headers=subscriber.headers), 200)
+    assert kept["throttlingPolicy"] == "Pro"

@@ -377,11 +377,56 @@ def test_disabling_monetization_ends_subscriptions_at_period_end(world: World) -
     assert world.invoice(sub).total == Decimal("0.02")
     assert world.mon_rows(world.subscribe(world.app(), api)) == []
 
-    # Enabling again bills every subscription afresh from now on.
+    # Enabling again within the period takes the end back: the subscription bills on, once.
+    late = world.subscribe(world.app(), api)  # made while monetization was off
+    world.monetize(api)
+    (row,) = world.mon_rows(sub)
+    assert row.status == "active" and row.canceled_at is None
+    with world.tx() as session:
+        ledger = session.get(LedgerSubscription, row.engine_subscription_id)
+        assert ledger is not None and (ledger.status, ledger.canceled_at) == ("active", None)
+    (fresh,) = world.mon_rows(late)  # billed from now on
+    assert fresh.status == "active" and fresh.started_at > row.started_at
+
+
+def test_enabling_again_within_the_period_charges_the_fixed_fee_once(world: World) -> None:
+    world.policy("Flat", plan="FixedRate", price=None, fixed="10.00", cycle="month")
+    api = world.api(policies=["Flat"])
+    world.monetize(api)
+    sub = world.subscribe(world.app(), api, tier="Flat")
+    world.monetize(api, enabled=False)
+    world.monetize(api)
+    (row,) = world.mon_rows(sub)
+    assert (row.status, row.canceled_at) == ("active", None)
+    world.publish()
+    assert world.invoice(sub).total == Decimal("10.00")
+    # Nothing ends or is invoiced besides: the old behaviour ended the subscription here and billed
+    # a second 10.00 for the rest of the month.
+    result = run_maintenance(world.svc, world.runtime.session_factory, now=utcnow() + timedelta(seconds=10))
+    assert (result.subscriptions_ended, result.invoices_finalized) == (0, 0)
+    assert _count(world, MonSubscription) == 1 and _count(world, LedgerSubscription) == 1
+
+
+def test_a_period_that_ended_while_monetization_was_off_is_not_billed(world: World) -> None:
+    world.policy("Daily", plan="FixedRate", price=None, fixed="10.00", cycle="day")
+    api = world.api(policies=["Daily"])
+    world.monetize(api)
+    sub = world.subscribe(world.app(), api, tier="Daily")
+    world.monetize(api, enabled=False)
+    world.backdate(sub, timedelta(days=3))  # its paid day ended two days ago; monetization still off
     world.monetize(api)
     (old, new) = world.mon_rows(sub)
-    assert old.status in ("canceling", "canceled") and old.canceled_at is not None
-    assert old.canceled_at <= new.started_at and new.status == "active"
+    assert old.canceled_at == old.started_at + timedelta(days=1)
+    assert new.status == "active" and utcnow() - new.started_at < timedelta(minutes=1)  # starts now
+
+    run_maintenance(world.svc, world.runtime.session_factory, now=utcnow() + timedelta(seconds=10))
+    with world.tx() as session:
+        from tollway.models import Invoice
+
+        (ended,) = session.scalars(select(Invoice).where(Invoice.subscription_id == sub)).all()
+        assert (ended.total, ended.period_end) == (Decimal("10.00"), old.canceled_at)
+    # The two days in between cost nothing; the day that starts now costs its fee.
+    assert world.invoice(sub).total == Decimal("10.00")
 
 
 def test_deleting_an_api_ends_its_subscriptions_and_retires_its_plans(world: World) -> None:

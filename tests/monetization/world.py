@@ -258,7 +258,8 @@ class World:
             )
 
     def backdate(self, subscription_id: str, delta: timedelta) -> None:
-        """Move a monetized subscription's start (and its ledger anchor) ``delta`` into the past."""
+        """Move a monetized subscription's start and scheduled end (in the ledger too) ``delta`` into
+        the past, as if that much time had gone by."""
         with self.tx() as session:
             for row in session.scalars(
                 select(MonSubscription).where(MonSubscription.subscription_id == subscription_id)
@@ -266,8 +267,13 @@ class World:
                 row.started_at -= delta
                 if row.usage_published_until is not None:
                     row.usage_published_until -= delta
+                moved: dict[str, datetime | None] = {"anchor_at": row.started_at}
+                if row.canceled_at is not None:
+                    row.canceled_at -= delta
+                    if row.status == "canceled":  # the ledger was told about the end
+                        moved["canceled_at"] = row.canceled_at
                 session.execute(
                     update(LedgerSubscription)
                     .where(LedgerSubscription.id == row.engine_subscription_id)
-                    .values(anchor_at=row.started_at)
+                    .values(**moved)
                 )

@@ -18,6 +18,7 @@ from tests.support.rest import (
     commercial_plan,
     config_version,
     expect,
+    monetize,
     new_api,
 )
 from tollway.identity.roles import ROLE_ADMIN
@@ -368,6 +369,7 @@ def test_a_plan_in_use_cannot_be_deleted(
         ),
         200,
     )
+    monetize(http, publisher, api["id"])
     app = expect(http.post(f"{STORE}/applications", headers=subscriber.headers, json={"name": "A"}), 201)
     expect(
         http.post(

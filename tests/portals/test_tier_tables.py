@@ -46,6 +46,10 @@ def world(runtime: Runtime) -> World:
     with transaction(runtime.session_factory) as db:
         world.api_id = services.create_api(db, runtime, pat, api)["id"]
         services.change_lifecycle(db, runtime, pat, world.api_id, "Publish")
+    with transaction(runtime.session_factory) as db:  # paid plans are offered only then
+        services.set_api_monetization(
+            db, runtime, pat, world.api_id, True, {"ConnectedAccountKey": "acct_pat"}
+        )
     return world
 
 
@@ -87,6 +91,18 @@ def test_the_developer_portal_shows_every_band_of_a_tiered_plan(people: People, 
     )
     assert "from 0.001" not in words and "from 0.5" not in words
     assert "10.00 USD" in words  # the fixed-price plan is shown as before
+
+
+def test_the_developer_portal_stops_advertising_prices_when_monetization_is_disabled(
+    people: People, world: World, runtime: Runtime
+) -> None:
+    with transaction(runtime.session_factory) as db:
+        services.set_api_monetization(db, runtime, principal(runtime, "pat"), world.api_id, False, {})
+    page = people["tom"].get(f"/devportal/apis/{world.api_id}")
+    assert page.status_code == 200
+    assert "price-table-" not in page.text and "subscribe-form" not in page.text
+    words = text_of(page.text)
+    assert "USD per call" not in words and "10.00 USD" not in words and "KWD" not in words
 
 
 def test_the_admin_plan_list_shows_the_bands(people: People, world: World) -> None:

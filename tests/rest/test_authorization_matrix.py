@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from tests.support.identity import Caller, OrmIdentity
-from tests.support.rest import ADMIN, POLICIES, PUBLISHER, STORE, commercial_plan, expect, new_api
+from tests.support.rest import ADMIN, POLICIES, PUBLISHER, STORE, commercial_plan, expect, monetize, new_api
 from tollway.identity.roles import ROLE_ADMIN, ROLE_PUBLISHER, ROLE_SUBSCRIBER
 from tollway.runtime import Runtime
 from tollway.web.app import create_app
@@ -214,6 +214,7 @@ def build_world(http: httpx.Client, identity: OrmIdentity) -> World:
         ),
         200,
     )
+    monetize(http, publisher, api["id"])  # its paid plan takes subscriptions from here on
     app = expect(
         http.post(f"{STORE}/applications", headers=subscriber.headers, json={"name": "SecretApp"}), 201
     )

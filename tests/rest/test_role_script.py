@@ -1,8 +1,8 @@
 """The manual's roles, end to end over HTTP, as far as plans, APIs, applications and subscriptions go.
 
-Admin creates a COMMERCIAL DynamicRate plan; a publisher attaches it to an API and publishes it;
-a subscriber sees the plan's price in the catalog, creates an application, generates keys and
-subscribes with the plan. Users of a second tenant see none of it.
+Admin creates a COMMERCIAL DynamicRate plan; a publisher attaches it to an API, publishes it and
+enables monetization; a subscriber sees the plan's price in the catalog, creates an application,
+generates keys and subscribes with the plan. Users of a second tenant see none of it.
 
 The callers come from the ``identity`` fixture: switching to the SCIM2 and token endpoints is a
 matter of replacing the class behind it.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import httpx
 
 from tests.support.identity import OrmIdentity
-from tests.support.rest import POLICIES, PUBLISHER, STORE, commercial_plan, expect, new_api
+from tests.support.rest import POLICIES, PUBLISHER, STORE, commercial_plan, expect, monetize, new_api
 from tollway.identity.roles import ROLE_ADMIN, ROLE_PUBLISHER, ROLE_SUBSCRIBER
 
 
@@ -27,7 +27,7 @@ def test_monetized_api_from_plan_to_subscription(http: httpx.Client, identity: O
     assert plan["billingPlan"] == "COMMERCIAL"
     assert plan["monetization"]["properties"]["pricePerRequest"] == "0.0004"
 
-    # Step 2: the publisher creates an API offering the plan and publishes it.
+    # Step 2: the publisher creates an API offering the plan, publishes and monetizes it.
     api = expect(
         http.post(
             f"{PUBLISHER}/apis", headers=publisher.headers, json=new_api(policies=["PayPerCall", "Gold"])
@@ -45,6 +45,7 @@ def test_monetized_api_from_plan_to_subscription(http: httpx.Client, identity: O
         200,
     )
     assert changed["lifecycleState"]["state"] == "PUBLISHED"
+    monetize(http, publisher, api["id"])  # the plan's price is offered from here on
 
     # Step 3: the subscriber sees the price, creates an application, gets keys and subscribes.
     listed = expect(http.get(f"{STORE}/apis", headers=subscriber.headers), 200)

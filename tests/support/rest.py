@@ -51,6 +51,12 @@ def expect(response: httpx.Response, status: int) -> Any:
     return response.json() if response.content else None
 
 
+def monetize(http: httpx.Client, publisher: Caller, api_id: str) -> None:
+    """Enable monetization of a published API; its paid plans are offered to subscribers from now on."""
+    url = f"{PUBLISHER}/apis/{api_id}/monetize"
+    expect(http.post(url, json={"enabled": True}, headers=publisher.headers), 201)
+
+
 def commercial_plan(name: str, price: str = "0.0004", **changes: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "policyName": name,

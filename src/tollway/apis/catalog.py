@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tollway.apis import lifecycle, repository
+from tollway.apis.offers import offered_policies
 from tollway.apis.schemas import ApiTier, PriceTierOut, StoreApi, TierMonetizationAttributes
 from tollway.errors import NotFound
 from tollway.identity.principal import Principal
@@ -68,7 +69,8 @@ def tier_out(policy: SubscriptionPolicy) -> ApiTier:
 
 
 def store_api_out(session: Session, api: Api) -> StoreApi:
-    policies = repository.policies_of(session, api)
+    """The API as subscribers see it: only the plans they can subscribe with (see ``apis.offers``)."""
+    policies = offered_policies(session, api)
     return StoreApi(
         id=api.id,
         name=api.name,

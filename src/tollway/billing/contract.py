@@ -319,6 +319,11 @@ class BillingEngine(Protocol):
         before this call, so the final invoice can be made)."""
         ...
 
+    def resume_subscription(self, call: EngineCall, subscription: SubscriptionRef) -> None:
+        """Undo an end scheduled by ``cancel_subscription`` that has not come yet (monetization was
+        enabled again within the period): the subscription bills on as if never cancelled."""
+        ...
+
     # Usage and invoices.
     def publish_usage(
         self, call: EngineCall, subscription: SubscriptionRef, records: Sequence[UsageRecord]

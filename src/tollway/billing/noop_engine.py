@@ -76,6 +76,9 @@ class NoopEngine:
     def cancel_subscription(self, call: EngineCall, subscription: SubscriptionRef, at: datetime) -> None:
         return None
 
+    def resume_subscription(self, call: EngineCall, subscription: SubscriptionRef) -> None:
+        return None
+
     def publish_usage(
         self, call: EngineCall, subscription: SubscriptionRef, records: Sequence[UsageRecord]
     ) -> None:

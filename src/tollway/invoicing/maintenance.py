@@ -83,7 +83,8 @@ def complete_cancellations(
     for row in rows:
         try:
             with transaction(factory) as session:
-                fresh = session.get(MonSubscription, row.id)
+                # Locked: a resume (monetization enabled again) may race this run.
+                fresh = session.get(MonSubscription, row.id, with_for_update=True)
                 if fresh is None or fresh.status != "canceling" or fresh.canceled_at is None:
                     continue
                 if fresh.canceled_at <= now and not _published_to_end(fresh):

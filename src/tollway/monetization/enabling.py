@@ -28,7 +28,7 @@ from tollway.models import Api, ApiPolicy, MonApiTierPlan, Subscription, Subscri
 from tollway.monetization.context import api_spec, plan_spec
 from tollway.monetization.plan_sync import ensure_platform_plan
 from tollway.monetization.service import MonetizationService
-from tollway.monetization.subscription_sync import end_subscriptions, live_rows, monetize
+from tollway.monetization.subscription_sync import end_subscriptions, live_rows, monetize, resume
 from tollway.policies.pricing import pricing_plan_of
 from tollway.pricing.periods import period_at
 from tollway.pricing.prices import PricingPlan
@@ -158,7 +158,13 @@ def enable(svc: MonetizationService, session: Session, api: Api, properties: Map
 
 
 def _monetize_existing(svc: MonetizationService, session: Session, api: Api, policy_ids: set[str]) -> None:
-    """Subscriptions made while the API was not monetized are billed from now on."""
+    """Subscriptions not billed now are billed from now on; none is billed twice for a time.
+
+    One still in the period it was in when monetization was disabled (its end scheduled for the
+    period's end) is resumed: it bills on as if never cancelled. Ending it and starting a new one
+    would charge a second fixed fee for the rest of a period already paid for. One whose period
+    ended while monetization was off starts afresh now: the time in between is free.
+    """
     now = utcnow()
     subscriptions = session.scalars(
         select(Subscription).where(Subscription.api_id == api.id, Subscription.policy_id.in_(policy_ids))
@@ -170,7 +176,13 @@ def _monetize_existing(svc: MonetizationService, session: Session, api: Api, pol
         scheduled = [row for row in live if row.canceled_at is not None]
         if len(scheduled) < len(live):
             continue  # already billed and not ending
-        # Ending at the end of its period after an earlier disable: end it now, bill afresh.
+        resumable = [
+            r for r in scheduled if r.engine == svc.engine_name and r.policy_id == subscription.policy_id
+        ]
+        if len(scheduled) == 1 and resumable:
+            resume(svc, session, resumable[0])
+            continue
+        # Billed by another engine (or under another plan) until its end: end it now, bill afresh.
         end_subscriptions(svc, session, scheduled, at=now)
         monetize(svc, session, subscription)
 

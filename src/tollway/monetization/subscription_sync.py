@@ -210,6 +210,27 @@ def end_subscriptions(
     after_commit(session, tell_engine)
 
 
+def resume(svc: MonetizationService, session: Session, row: MonSubscription) -> None:
+    """Take back the scheduled end of ``row`` (monetization enabled again before it came).
+
+    The row is locked first: the maintenance run that tells the engine about ends locks it too,
+    so the engine hears the cancel and the resume in the order the database records them.
+    """
+    locked = session.get(MonSubscription, row.id, with_for_update=True, populate_existing=True)
+    if locked is None or locked.canceled_at is None:
+        return
+    ending = locked.canceled_at
+    if locked.status == "canceled":  # the engine was told about the end: take it back there too
+        ref = svc.ref(session, locked)
+        call = svc.call(session, locked.tenant_id, f"resume:{locked.id}:{ending.timestamp():.6f}")
+        with svc.engine_errors():
+            svc.engine.resume_subscription(call, ref)
+        svc.compensate(session, lambda: svc.engine.cancel_subscription(call, ref, ending))
+    locked.status = "active"
+    locked.canceled_at = None
+    session.flush()
+
+
 def on_subscription_created(svc: MonetizationService, session: Session, subscription: Subscription) -> None:
     if subscription.status in WAITING:
         return  # an approval workflow holds it; monetized when approved

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from tollway.apis import lifecycle
+from tollway.apis.offers import is_offered
 from tollway.apis.repository import get_api, policies_of
 from tollway.applications import repository as applications
 from tollway.applications.service import owner_id
@@ -56,12 +57,17 @@ def subscribe(
         raise NotFound(f"API {body.apiId!r} not found")
     if api.lifecycle_status != lifecycle.PUBLISHED:
         raise Conflict(f"the API is {api.lifecycle_status}; only PUBLISHED APIs take new subscriptions")
-    offered = {policy.name: policy for policy in policies_of(session, api)}
-    policy = offered.get(body.throttlingPolicy)
+    attached = policies_of(session, api)
+    offers = ", ".join(p.name for p in attached if is_offered(api, p)) or "no plan at present"
+    policy = next((p for p in attached if p.name == body.throttlingPolicy), None)
     if policy is None:
-        offers = ", ".join(offered)
         raise BadRequest(
             f"'throttlingPolicy': the API does not offer {body.throttlingPolicy!r}; it offers {offers}"
+        )
+    if not is_offered(api, policy):
+        raise BadRequest(
+            f"'throttlingPolicy': {policy.name!r} is a paid plan and monetization of this API is "
+            f"disabled, so it takes no new subscriptions; the API offers {offers}"
         )
     if repository.find(session, app.id, api.id) is not None:
         raise Conflict("the application is already subscribed to this API")

@@ -181,6 +181,32 @@ def test_disabling_monetization_ends_subscriptions_at_the_end_of_their_period(
     assert stripe_sub["cancel_at"] == stripe_sub["items"]["data"][0]["current_period_end"]
 
 
+def test_enabling_again_within_the_period_resumes_the_stripe_subscription_without_a_second_fee(
+    world: World, stripe: StripeSetup
+) -> None:
+    api = _monetized_api(world, stripe, plan="FixedRate", price=None, fixed="10")
+    sub = world.subscribe(world.app(), api)
+    world.monetize(api, enabled=False)
+    world.monetize(api, {"ConnectedAccountKey": stripe.seller})
+    (row,) = world.mon_rows(sub)
+    assert (row.status, row.canceled_at) == ("active", None)
+    seller = stripe.client(stripe.seller)
+    stripe_sub: Any = seller.v1.subscriptions.retrieve(row.engine_subscription_id)
+    assert (stripe_sub["status"], stripe_sub["cancel_at_period_end"], stripe_sub["cancel_at"]) == (
+        "active",
+        False,
+        None,
+    )
+    assert [s["id"] for s in seller.v1.subscriptions.list({"limit": 100})["data"]] == [
+        row.engine_subscription_id
+    ]
+    # One fee for the period: the first invoice, nothing billed again.
+    fees = seller.v1.invoices.list({"subscription": row.engine_subscription_id})["data"]
+    assert [i["total"] for i in fees] == [1000]
+    result = run_maintenance(world.svc, world.runtime.session_factory, now=utcnow() + timedelta(seconds=10))
+    assert result.subscriptions_ended == 0
+
+
 def test_a_subscription_stripe_made_although_its_answer_was_lost_is_cancelled(
     world: World, stripe: StripeSetup
 ) -> None:

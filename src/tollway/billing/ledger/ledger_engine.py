@@ -43,6 +43,7 @@ from tollway.billing.contract import (
     UsageRecord,
     invoice_of,
 )
+from tollway.db.base import utcnow
 from tollway.models import LedgerCustomer, LedgerPlan, LedgerSubscription, LedgerUsageRecord
 from tollway.pricing.encoding import pricing_from_json, pricing_to_json
 from tollway.pricing.periods import Period, period_at
@@ -215,6 +216,13 @@ class LedgerEngine:
         row = self._subscription(call.session, subscription)
         row.status = "canceled"
         row.canceled_at = at
+
+    def resume_subscription(self, call: EngineCall, subscription: SubscriptionRef) -> None:
+        row = self._subscription(call.session, subscription)
+        if row.canceled_at is not None and row.canceled_at <= utcnow():
+            raise EngineError(f"ledger subscription {row.id} has already ended")
+        row.status = "active"
+        row.canceled_at = None
 
     # -- usage and invoices ----------------------------------------------------------------------
 

@@ -519,6 +519,24 @@ class StripeEngine:
             lambda: subs.update(subscription.id, changes, target.options()),
         )
 
+    def resume_subscription(self, call: EngineCall, subscription: SubscriptionRef) -> None:
+        target = self.connected(call.tenant, subscription.api)
+        sub = read_subscription(self.catalog, target, subscription.id)
+        if sub is None or sub["status"] not in LIVE:
+            raise EngineError(f"Stripe subscription {subscription.id} has already ended")
+        # Stripe takes one of the two ways an end is scheduled; clear the one that is set.
+        if sub["cancel_at_period_end"]:
+            changes: dict[str, Any] = {"cancel_at_period_end": False}
+        elif sub["cancel_at"]:
+            changes = {"cancel_at": ""}
+        else:
+            return  # nothing scheduled (a repeated call)
+        self.wire.send(
+            "resume a subscription",
+            target,
+            lambda: v1(target).subscriptions.update(subscription.id, changes, target.options()),
+        )
+
     # ----- usage and invoices ------------------------------------------------------------------
 
     def publish_usage(
