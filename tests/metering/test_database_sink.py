@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -177,3 +178,50 @@ def test_usage_counts_are_exact_for_any_window(runtime: Runtime) -> None:
             assert usage_counts(session, None, start, end) == brute(None, start, end), (start, end)
             assert usage_counts(session, ["sub-b"], start, end) == brute({"sub-b"}, start, end)
         assert usage_counts(session, [], windows[0][0], windows[0][1]) == {}
+
+
+def test_two_writers_racing_on_overlapping_batches_count_each_id_once(runtime: Runtime) -> None:
+    """Each batch new in part: on PostgreSQL the second COPY meets the first's ids (waiting for its
+    commit) and falls back to inserting only the others; every id is counted by one writer."""
+    subs = ["sub-a", "sub-b", "sub-c", None]
+    first = [event(n, T0 + n, sub=subs[n % 4], status=200 if n % 3 else 500) for n in range(3000)]
+    second = [event(n, T0 + n, sub=subs[n % 4], status=200 if n % 3 else 500) for n in range(1500, 4500)]
+    results: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def write(batch: list[UsageEvent]) -> None:
+        barrier.wait()
+        for attempt in range(5):
+            try:
+                results.append(DatabaseSink(runtime.engine).write(batch))
+                return
+            except Exception:  # a deadlock (meeting in opposite orders; the driver's own error):
+                if attempt == 4:  # the whole transaction is undone and the batch is written
+                    raise  # again, as the metering writer does
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=write, args=(b,)) for b in (first, reversed_(second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(results) == 2 and sum(results) == 4500
+    assert raw_count(runtime) == 4500
+    everything = {e.id: e for e in [*first, *second]}.values()
+    assert sum(t for _, t in rollups(runtime).values()) == sum(1 for e in everything if e.subscription_id)
+    assert sum(b for b, _ in rollups(runtime).values()) == sum(
+        1 for e in everything if e.subscription_id and e.billable
+    )
+    assert DatabaseSink(runtime.engine).write(second) == 0
+
+
+def reversed_(batch: list[UsageEvent]) -> list[UsageEvent]:
+    """The same events in the opposite order: the racing inserts meet in different orders."""
+    return batch[::-1]
+
+
+def test_a_batch_without_subscriptions_is_stored_without_rollups(runtime: Runtime) -> None:
+    sink = DatabaseSink(runtime.engine)
+    assert sink.write([event(n, T0 + n, sub=None, status=401) for n in range(10)]) == 10
+    assert rollups(runtime) == {}
+    assert raw_count(runtime) == 10
