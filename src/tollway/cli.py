@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -20,6 +21,7 @@ from tollway.demo import run_demo
 from tollway.errors import ConfigError, TollwayError
 from tollway.gateway.process import run_standalone
 from tollway.logging_setup import configure_logging
+from tollway.metering.meter import run_meter_process
 from tollway.publishing.commands import publish_usage_now, report
 from tollway.server import serve_forever
 from tollway.tenants.service import create_tenant
@@ -153,6 +155,31 @@ def gateway(
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         pass
+
+
+@main.command()
+@click.option(
+    "--consumers", type=click.IntRange(1, 64), default=1, show_default=True, help="consumers in this process"
+)
+@_config_options
+def meter(consumers: int, config_file: Path | None, data_dir: Path | None) -> None:
+    """Store the usage events gateway nodes send to NATS ([metering] sink = "nats").
+
+    Run any number, on any machine, against the database the control plane uses: each message
+    of the stream goes to one of them, is stored once and acknowledged after the commit.
+    """
+    configure_logging()
+    settings = settings_from(config_file, data_dir)
+    engine = make_engine(settings.database_url)
+    try:
+        if migrate.current_revision(engine) is None:
+            raise click.ClickException(
+                "the database has no Tollway schema yet: start `tollway serve` or run `tollway db upgrade`"
+            )
+    finally:
+        engine.dispose()
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(run_meter_process(settings, consumers))
 
 
 @main.group(cls=_Commands)

@@ -139,7 +139,9 @@ class MonetizationSettings(_Section):
 
 
 class MeteringSettings(_Section):
-    sink: str = "database"
+    # Where each node's spool writer sends usage events: "database" stores them itself;
+    # "nats" forwards them to a JetStream stream that `tollway meter` consumers store.
+    sink: Literal["database", "nats"] = "database"
     # 5,000: PostgreSQL and SQLite store ~2x the events/s per transaction than with 1,000
     # (bench/billing); a batch is sent every flush_interval anyway, so light load is not delayed.
     batch_size: int = Field(5000, ge=1)
@@ -153,6 +155,22 @@ class MeteringSettings(_Section):
     writer_priority: Literal["idle", "normal"] = "idle"
     writer_max_lag: float = Field(30.0, ge=0, description="seconds")
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_stream: str = Field("TOLLWAY_USAGE", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    nats_subject: str = Field("tollway.usage", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    nats_consumer: str = Field("tollway-meter", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # A message a consumer took and neither stored nor gave back (it died) goes to another after this.
+    nats_ack_wait: float = Field(30.0, ge=1, description="seconds")
+    # Meter consumers `tollway serve` runs in its own process when sink = "nats" (0: only the
+    # separate `tollway meter` processes store usage).
+    consumers: int = Field(1, ge=0, le=16)
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url(cls, value: str) -> str:
+        servers = [part.strip() for part in value.split(",")]
+        if not all(s.startswith(("nats://", "tls://", "ws://", "wss://")) for s in servers):
+            raise ValueError("not a NATS URL (nats://host:port, several separated by commas)")
+        return value
 
 
 class WorkflowSettings(_Section):

@@ -29,6 +29,8 @@ from tollway.db import migrate
 from tollway.db.session import transaction
 from tollway.gateway.process import check_ports, start_gateway
 from tollway.gateway.server import GatewaySockets, bind_gateway, listen_on
+from tollway.metering.meter import DRAIN_LIMIT, run_meters, wait_until_drained
+from tollway.metering.nats_stream import StreamSettings
 from tollway.runtime import Runtime
 from tollway.scheduler import run_scheduler
 from tollway.security.certificates import with_certificate
@@ -57,11 +59,33 @@ def prepare(settings: Settings) -> Runtime:
 
 def background_services(runtime: Runtime, gateway: GatewaySockets | None = None) -> list[ServiceStarter]:
     """``gateway``: the gateway's sockets, when bound already (:func:`bind_ports`)."""
-    return [functools.partial(_gateway, sockets=gateway), run_scheduler]
+    metering = runtime.settings.metering
+    with_meters = metering.sink == "nats" and metering.consumers > 0
+    run = _gateway_and_meters if with_meters else _gateway
+    return [functools.partial(run, sockets=gateway), run_scheduler]
 
 
 async def _gateway(runtime: Runtime, sockets: GatewaySockets | None = None) -> None:
     await start_gateway(runtime.settings, runtime.engine, sockets)
+
+
+async def _gateway_and_meters(runtime: Runtime, sockets: GatewaySockets | None = None) -> None:
+    """The gateway and ``[metering] consumers`` meters storing what the nodes send to NATS.
+
+    Stopping, the gateway goes first (its last events go to NATS), then the meters store what the
+    stream holds (for up to ``DRAIN_LIMIT`` seconds: other nodes may keep sending) and stop once
+    their batch is committed and acknowledged."""
+    metering = runtime.settings.metering
+    stop = asyncio.Event()
+    meters = asyncio.create_task(run_meters(metering, runtime.engine, metering.consumers, stop))
+    try:
+        await start_gateway(runtime.settings, runtime.engine, sockets)
+        await asyncio.shield(meters)  # no gateway in this process: the meters run until cancelled
+    finally:
+        if not meters.done():
+            await wait_until_drained(StreamSettings.of(metering), DRAIN_LIMIT)
+        stop.set()
+        await meters
 
 
 def uvicorn_config(app: object, settings: Settings, port: int, *, tls: bool = True) -> uvicorn.Config:

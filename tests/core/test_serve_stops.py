@@ -64,21 +64,23 @@ class Serve:
         ports: dict[str, int],
         workers: int = 1,
         command: str = "serve",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.ports = ports
         self.log = data_dir.parent / f"{command}-{time.monotonic_ns()}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLWAY_")}
-        env.update(
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("TOLLWAY_")}
+        environ.update(
             TOLLWAY_DATABASE__URL=runtime.settings.database_url,
             TOLLWAY_ADMIN_PASSWORD="admin",
             TOLLWAY_GATEWAY__WORKERS=str(workers),
+            **(env or {}),
         )
         argv = [*TOLLWAY, command, "--data-dir", str(data_dir)]
         for option, port in ports.items():
             argv += [f"--{option}", str(port)]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                argv, cwd=data_dir.parent, env=env, stdout=out, stderr=subprocess.STDOUT
+                argv, cwd=data_dir.parent, env=environ, stdout=out, stderr=subprocess.STDOUT
             )
 
     @property

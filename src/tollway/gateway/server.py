@@ -26,6 +26,8 @@ from tollway.gateway.redis_limits import RedisLimiter
 from tollway.gateway.shared_limits import SharedCounterTable, SharedLimiter
 from tollway.metering.database import DatabaseSink
 from tollway.metering.events import UsageSink
+from tollway.metering.nats_sink import NatsSink
+from tollway.metering.nats_stream import StreamSettings
 from tollway.metering.priority import WriterPriority
 from tollway.metering.progress import StoreProgress
 from tollway.metering.recorder import UsageRecorder
@@ -39,9 +41,10 @@ SWITCH_INTERVAL = 0.0005
 
 
 def make_sink(settings: Settings, engine: Engine) -> UsageSink:
-    if settings.metering.sink == "database":
-        return DatabaseSink(engine)
-    raise ConfigError(f"[metering] sink: unknown sink {settings.metering.sink!r} (available: database)")
+    """``[metering] sink``: the database itself, or a JetStream stream that meters consume."""
+    if settings.metering.sink == "nats":
+        return NatsSink(StreamSettings.of(settings.metering))
+    return DatabaseSink(engine)
 
 
 def spool_writer(

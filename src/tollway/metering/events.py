@@ -96,11 +96,17 @@ def generated(name: str, source: str, namespace: dict[str, Any]) -> Any:
     return namespace[name]
 
 
+class SinkUnavailable(Exception):
+    """The sink's store is away for now (an outage the operator sees, not a bug): the spool
+    writer logs the message on one line, without a traceback, and tries again later."""
+
+
 class UsageSink(Protocol):
     """Where batches of events go. Blocking; the recorder calls it from a worker thread.
 
     ``write`` must be idempotent by event id (a batch may be written again after a failure or
     a crash) and atomic (all of the batch or none of it). It returns how many events were new.
+    It raises :class:`SinkUnavailable` while its store cannot be reached.
     """
 
     def write(self, events: Sequence[UsageEvent]) -> int: ...

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tollway.metering.events import UsageEvent, UsageSink
+from tollway.metering.events import SinkUnavailable, UsageEvent, UsageSink
 from tollway.metering.priority import WriterPriority
 from tollway.metering.progress import StoreProgress, seq_of
 from tollway.metering.spool import SEALED, SUFFIX, decode_lines
@@ -249,16 +249,23 @@ class Pacing:
         """One pass; returns the seconds to wait before the next."""
         try:
             stored = writer.write_pass()
+        except SinkUnavailable as exc:
+            self.failures += 1
+            log.warning("%s (%d in a row); the events wait in the spool", exc, self.failures)
+            return self._backoff()
         except Exception:
             self.failures += 1
             log.exception("usage sink failed (%d in a row); the events wait in the spool", self.failures)
-            return min(MAX_BACKOFF, 0.1 * 2.0 ** (self.failures - 1))
+            return self._backoff()
         self.failures = 0
         if stored:
             self.interval = min(ACTIVE_INTERVAL, self.idle_interval)
         else:
             self.interval = min(self.idle_interval, self.interval * 2)
         return self.interval
+
+    def _backoff(self) -> float:
+        return min(MAX_BACKOFF, 0.1 * 2.0 ** (self.failures - 1))
 
 
 async def write_forever(writer: SpoolWriter, idle_interval: float) -> None:
