@@ -60,9 +60,16 @@ class ServerSettings(_Section):
         return self
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or taskset's share)."""
+    return max(1, min(64, len(os.sched_getaffinity(0))))
+
+
 class GatewaySettings(_Section):
     enabled: bool = True
-    workers: int = Field(1, ge=1, le=64)
+    # Gateway processes sharing the port; "auto" (the default): one per core, as nginx does.
+    # Measured on 2 cores (issue 17): 1 worker 16,048 requests/s, p99 46 ms; 2: 23,832, 5.2 ms.
+    workers: int = Field(default_factory=cores, ge=1, le=64)
     backend_timeout: float = Field(30.0, gt=0, description="seconds, default per API")
     connect_timeout: float = Field(5.0, gt=0)
     # Backend status classes that make a call billable.
@@ -74,6 +81,15 @@ class GatewaySettings(_Section):
     # Where plan-limit counters live: "local" (this node: its process, or its workers' shared
     # memory) or "redis" (one count across every node, [redis]; tollway.gateway.redis_limits).
     limits: Literal["local", "redis"] = "local"
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_workers(cls, value: object) -> object:
+        if value == "auto":
+            return cores()
+        if isinstance(value, str) and not value.strip().isdigit():
+            raise ValueError('a number of processes (1 to 64) or "auto" (one per core)')
+        return value
 
 
 class RedisSettings(_Section):

@@ -74,6 +74,7 @@ def test_a_tenant_api_drops_its_implicit_tenant_prefix(http: httpx.Client, ident
         ({"context": "/"}, "context"),
         ({"context": "/t/acme.com/x"}, "context"),
         ({"context": "/a/../b"}, "context"),
+        ({"context": "/_tollway/x"}, "context"),  # the gateway's own (GET /_tollway/health)
         ({"version": "1/0"}, "version"),
         ({"name": "pizza<script>"}, "name"),
         ({"name": ""}, "name"),

@@ -9,12 +9,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
-from tollway.config import Settings
+from tollway.config import Settings, cores
 
 
 def test_probe(settings: Settings) -> None:
     assert settings.monetization.publish_interval == 3600
-    assert settings.gateway.workers == 1
+    assert settings.gateway.workers == cores()  # the default, "auto", not the variable's 63
 """
 
 
@@ -25,7 +25,7 @@ def test_a_tollway_toml_and_tollway_variables_where_pytest_runs_change_nothing(t
         "PATH": "/usr/bin:/bin",
         "PYTHONPATH": str(ROOT),
         "TOLLWAY_TEST_DATABASES": "sqlite",
-        "TOLLWAY_GATEWAY__WORKERS": "4",
+        "TOLLWAY_GATEWAY__WORKERS": "63",
     }
     done = subprocess.run(
         [

@@ -37,6 +37,10 @@ _SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
 MAX_CONTEXT = 190
 
 
+# The gateway answers its health probe under it (tollway.gateway.health).
+RESERVED_SEGMENT = "_tollway"
+
+
 def normalize_context(raw: str, tenant_domain: str) -> str:
     """``pizza/`` -> ``/pizza``; a tenant's own ``/t/{domain}`` prefix is dropped (it is implicit)."""
     segments = [s for s in raw.strip().strip("/").split("/")]
@@ -47,6 +51,8 @@ def normalize_context(raw: str, tenant_domain: str) -> str:
             raise BadRequest("'context': '/t/' starts a tenant's path and cannot begin a context")
     if not segments or segments == [""]:
         raise BadRequest("'context': must name at least one path segment, e.g. /pizza")
+    if segments[0] == RESERVED_SEGMENT:
+        raise BadRequest(f"'context': /{RESERVED_SEGMENT} is reserved for the gateway's own endpoints")
     for segment in segments:
         if "{" in segment:
             raise BadRequest(

@@ -65,6 +65,7 @@ class Gateway:
         connect_timeout: float,
         poll_interval: float,
         limiter: Limiter | None = None,
+        sink_name: str = "database",
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.snapshot = snapshot
@@ -90,7 +91,8 @@ class Gateway:
         self._ssl_context: ssl.SSLContext | None = None
         self.reloads = 0
         self.lookups = 0  # credential look-up queries (one per batch of unknown digests)
-        self.unrecorded = 0  # 503s answered while the metering buffer was full
+        self.unrecorded = 0  # answers not metered: 503s while the metering buffer was full, probes
+        self.sink_name = sink_name  # [metering] sink, for the health answer
 
     # per request ------------------------------------------------------------------------------------
     def pool_for(self, backend: Backend) -> UpstreamPool:

@@ -289,7 +289,8 @@ def writer_main(settings_json: str, parent_pid: int, progress: StoreProgress) ->
     try:
         # An orphaned writer (supervisor killed) stops too; its workers stop by themselves.
         write_until(writer, metering.flush_interval, stop, lambda: os.getppid() == parent_pid)
-        drain(writer, SHUTDOWN_GRACE)
+        if drain(writer, SHUTDOWN_GRACE):
+            log.info("spool writer stopped; usage events all stored")
     finally:
         writer.close()
         writer.sink.close()

@@ -26,6 +26,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from tollway.gateway import responses
 from tollway.gateway.deadlines import Deadlines
+from tollway.gateway.health import HEALTH_PATH, health_answer
 from tollway.gateway.limits import PENDING, retry_after
 from tollway.gateway.paths import NO_CLIMB, remove_dot_segments
 from tollway.gateway.responses import Answer
@@ -319,6 +320,10 @@ class ClientConnection(asyncio.Protocol):
         else:
             route = snap.route(path)
             if route is None:
+                if path == HEALTH_PATH and exchange.method == b"GET":
+                    exchange.unrecorded = True  # a probe, not a call of anyone's
+                    self._refuse(exchange, health_answer(gw))
+                    return
                 exchange.tenant_id = snap.tenant_of_path(path)
                 self._refuse(exchange, responses.NO_SUCH_API)
                 return

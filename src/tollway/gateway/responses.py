@@ -6,9 +6,12 @@ import json
 from http import HTTPStatus
 
 
-def render(status: int, description: str, *, close: bool = False, extra: bytes = b"") -> bytes:
+def render(
+    status: int, description: str, *, close: bool = False, extra: bytes = b"", body: bytes | None = None
+) -> bytes:
     phrase = HTTPStatus(status).phrase
-    body = json.dumps({"code": status, "message": phrase, "description": description}).encode()
+    if body is None:
+        body = json.dumps({"code": status, "message": phrase, "description": description}).encode()
     head = (
         f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
     ).encode()
@@ -24,10 +27,15 @@ class Answer:
 
     __slots__ = ("close", "keep", "status")
 
-    def __init__(self, status: int, description: str, extra: bytes = b"") -> None:
+    def __init__(self, status: int, description: str, extra: bytes = b"", body: bytes | None = None) -> None:
         self.status = status
-        self.keep = render(status, description, extra=extra)
-        self.close = render(status, description, close=True, extra=extra)
+        self.keep = render(status, description, extra=extra, body=body)
+        self.close = render(status, description, close=True, extra=extra, body=body)
+
+    @classmethod
+    def json(cls, status: int, document: object) -> Answer:
+        """An answer whose body is ``document`` instead of the error shape."""
+        return cls(status, "", extra=b"Cache-Control: no-store\r\n", body=json.dumps(document).encode())
 
 
 MISSING_CREDENTIALS = Answer(

@@ -212,6 +212,7 @@ async def run_gateway(
         connect_timeout=gw_settings.connect_timeout,
         poll_interval=gw_settings.snapshot_poll_interval,
         limiter=make_limiter(settings, shared_limits),
+        sink_name=settings.metering.sink,
     )
     servers: list[asyncio.Server] = []
     try:  # from the spool's first segment on, a failure or a cancel still seals it

@@ -125,6 +125,7 @@ class UsageRecorder:
                 asyncio.get_running_loop().call_later(0.1, self._write_spool)
             else:
                 self._lines = []
+                self.progress.record_spooled(self.slot, self._seq)
                 if self._spool_failing:
                     log.warning("the usage spool is writable again")
                     self._spool_failing = False

@@ -88,12 +88,14 @@ class SpoolWriter:
     def _write_pass(self) -> int:
         priority = self.priority
         priority.background()
+        started = time.time()
         self._scan()
         done = 0
         while True:
             batch, marks = self._read(self.batch_size)
             if not batch:
                 priority.note(True)
+                self._caught_up(started)
                 break
             priority.foreground()
             self.new += self.sink.write(batch)
@@ -109,10 +111,16 @@ class SpoolWriter:
             caught_up = len(batch) < self.batch_size
             priority.note(caught_up)
             if caught_up:
+                self._caught_up(started)
                 break
             priority.background()
         self._retire()
         return done
+
+    def _caught_up(self, started: float) -> None:
+        """Everything spooled before the pass ``started`` is stored now."""
+        if self.progress is not None:
+            self.progress.record_caught_up(started)
 
     # ------------------------------------------------------------------------------------------
     def _scan(self) -> None:
