@@ -70,6 +70,18 @@ def main() -> None:
     """Tollway: API management and API monetization."""
 
 
+def _require_schema(settings: Settings) -> None:
+    """Nodes and meters use the control plane's database; they never create or migrate it."""
+    engine = make_engine(settings.database_url)
+    try:
+        if migrate.current_revision(engine) is None:
+            raise click.ClickException(
+                "the database has no Tollway schema yet: start `tollway serve` or run `tollway db upgrade`"
+            )
+    finally:
+        engine.dispose()
+
+
 @main.command()
 @click.option("--host", default=None, help="address to listen on (default 127.0.0.1)")
 @click.option("--port", type=int, default=None, help="control-plane HTTPS port (default 9443)")
@@ -141,14 +153,7 @@ def gateway(
             update={"gateway": settings.gateway.model_copy(update={"workers": workers})}
         )
     settings.server.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
-    try:
-        if migrate.current_revision(engine) is None:
-            raise click.ClickException(
-                "the database has no Tollway schema yet: start `tollway serve` or run `tollway db upgrade`"
-            )
-    finally:
-        engine.dispose()
+    _require_schema(settings)
     try:
         _run(run_standalone(settings))
     except ConfigError as exc:
@@ -170,14 +175,7 @@ def meter(consumers: int, config_file: Path | None, data_dir: Path | None) -> No
     """
     configure_logging()
     settings = settings_from(config_file, data_dir)
-    engine = make_engine(settings.database_url)
-    try:
-        if migrate.current_revision(engine) is None:
-            raise click.ClickException(
-                "the database has no Tollway schema yet: start `tollway serve` or run `tollway db upgrade`"
-            )
-    finally:
-        engine.dispose()
+    _require_schema(settings)
     with contextlib.suppress(KeyboardInterrupt):
         _run(run_meter_process(settings, consumers))
 
