@@ -147,6 +147,9 @@ class MonetizationSettings(_Section):
     engine: str = "ledger"
     publish_interval: int = Field(3600, ge=0, description="seconds; 0 disables the schedule")
     finalize_interval: int = Field(300, ge=0, description="seconds between invoice finalization runs")
+    prepaid_settle_interval: float = Field(
+        5.0, gt=0, le=3600, description="seconds between settling prepaid usage and fees into wallets"
+    )
     # Usage reaching the database up to this many seconds after the call is still billed, in the
     # call's own period; invoices (final ones too) wait this long past their period's end.
     late_usage_window: int = Field(3600, ge=0, description="seconds; 0 bills only usage on time")

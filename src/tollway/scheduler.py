@@ -3,6 +3,8 @@
 * Usage publishing every ``[monetization] publish_interval`` seconds (0 turns it off); a run is
   skipped when a job started elsewhere (REST call, ``tollway publish-usage``, another node) still
   holds the lock.
+* Prepaid settlement every ``[monetization] prepaid_settle_interval`` seconds: stored calls and
+  period fees of prepaid subscriptions become wallet entries, expired credits are taken back.
 * Billing maintenance (retire tier plans, end subscriptions, finalize invoices) every
   ``[monetization] finalize_interval`` seconds, and a few seconds after a subscription ends
   (the usage of its last calls must reach the database before its final invoice is made).
@@ -15,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 
 from tollway.invoicing.maintenance import run_maintenance
 from tollway.monetization.service import MonetizationService
 from tollway.publishing import jobs
 from tollway.publishing.usage_publisher import SETTLE
 from tollway.runtime import Runtime
+from tollway.wallets.settlement import settle_all
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,21 @@ async def _publish_loop(svc: MonetizationService, interval: int) -> None:
             log.exception("scheduled usage publishing failed")
 
 
+def _settle_once(svc: MonetizationService) -> None:
+    result = settle_all(svc.session_factory, datetime.now(UTC))
+    if result.fees or result.fees_unpaid:
+        log.info("prepaid fees: %d taken, %d the wallets cannot pay yet", result.fees, result.fees_unpaid)
+
+
+async def _settle_loop(svc: MonetizationService, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(_settle_once, svc)
+        except Exception:
+            log.exception("prepaid settlement failed")
+
+
 async def _maintenance_loop(svc: MonetizationService, interval: int, wake: asyncio.Event) -> None:
     while True:
         timeout = interval if interval > 0 else None
@@ -91,7 +110,10 @@ async def run_scheduler(runtime: Runtime) -> None:
         loop.call_soon_threadsafe(wake.set)
 
     runtime.wake_scheduler = wake_soon
-    tasks = [asyncio.create_task(_maintenance_loop(svc, settings.finalize_interval, wake))]
+    tasks = [
+        asyncio.create_task(_maintenance_loop(svc, settings.finalize_interval, wake)),
+        asyncio.create_task(_settle_loop(svc, settings.prepaid_settle_interval)),
+    ]
     if settings.publish_interval > 0:
         tasks.append(asyncio.create_task(_publish_loop(svc, settings.publish_interval)))
     try:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tollway.pricing.currency import MINOR_UNITS
+from tollway.pricing.encoding import pricing_from_json, pricing_to_json
 from tollway.pricing.prices import (
     MAX_BILLABLE_CALLS,
     InvoiceLine,
@@ -22,6 +23,7 @@ from tollway.pricing.prices import (
     parse_price,
     price_period,
     price_usage_batches,
+    usage_cost,
 )
 
 D = Decimal
@@ -548,3 +550,20 @@ def test_splitting_usage_into_batches_never_changes_the_period(
     assert price_usage_batches(plan, batches) == single
     assert price_usage_batches(plan, other_batches) == single
     assert price_usage_batches(plan, iter(batches)) == single  # any iterable, consumed once
+
+
+def test_a_prepaid_plan_invoice_states_the_charges_and_that_the_wallet_paid_them() -> None:
+    plan = PricingPlan(
+        "DynamicRate", "USD", "month", price_per_request=Decimal("0.0004"), included_requests=10, prepaid=True
+    )
+    priced = price_period(plan, 636)  # 626 billable: 0.2504 exactly, 0.25 on the line
+    assert [(line.description, line.amount) for line in priced.lines] == [
+        ("Included requests", Decimal("0.00")),
+        ("Billable requests", Decimal("0.25")),
+        ("Paid from prepaid wallet", Decimal("-0.25")),
+    ]
+    assert priced.total == Decimal("0.00")
+    assert usage_cost(plan, 636) == Decimal("0.2504")  # what the wallet paid, call by call
+    assert pricing_from_json(pricing_to_json(plan)) == plan
+    postpaid = PricingPlan("DynamicRate", "USD", "month", price_per_request=Decimal("0.0004"))
+    assert "prepaid" not in pricing_to_json(postpaid)  # stored plans of before compare equal

@@ -22,9 +22,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from tollway.gateway import responses
 from tollway.gateway.deadlines import Deadlines
 from tollway.gateway.limits import Limiter
-from tollway.gateway.snapshot import Backend, Credential, Snapshot
+from tollway.gateway.prepaid import STALE, WalletGuard
+from tollway.gateway.responses import Answer
+from tollway.gateway.shared_limits import SharedCounterTable
+from tollway.gateway.snapshot import Backend, Credential, Snapshot, SubscriptionEntry
 from tollway.gateway.upstream import UpstreamPool
 from tollway.metering.recorder import UsageRecorder
 
@@ -65,6 +69,7 @@ class Gateway:
         connect_timeout: float,
         poll_interval: float,
         limiter: Limiter | None = None,
+        wallets: WalletGuard | None = None,
         sink_name: str = "database",
     ) -> None:
         self.loop = asyncio.get_running_loop()
@@ -72,6 +77,8 @@ class Gateway:
         self.recorder = recorder
         # Shared by the workers of one gateway (tollway.gateway.shared_limits), else this process's.
         self.limiter = limiter or Limiter()
+        # Prepaid calls counted in the same shared memory as the limits (tollway.gateway.prepaid).
+        self.wallets = wallets or WalletGuard(SharedCounterTable(1024))
         self.deadlines = Deadlines(self.loop)
         self.tokens: dict[str, Credential] = {}
         # API keys found by look-up that the snapshot did not have yet.
@@ -109,13 +116,17 @@ class Gateway:
         return pool
 
     def meter(self, exchange: Exchange) -> None:
+        sub = exchange.sub
         if exchange.unrecorded:
             self.unrecorded += 1
+            if exchange.prepaid_period and sub is not None:
+                self.wallets.uncount(sub, exchange.prepaid_period)
             return
-        sub = exchange.sub
         route = exchange.route
         status = exchange.status
         billable = exchange.from_backend and self.billable[status // 100 % 10]
+        if exchange.prepaid_period and not billable and sub is not None:
+            self.wallets.uncount(sub, exchange.prepaid_period)
         # By keyword: the names are UsageEvent's fields, so mypy checks each value's place.
         self.recorder.record(
             time=time.time_ns() // 1000,
@@ -132,6 +143,16 @@ class Gateway:
         )
         if sub is not None and sub.plan.quota_bytes and exchange.from_backend:
             self.limiter.add_bytes(sub.id, exchange.req_bytes + exchange.resp_bytes)
+
+    def wallet_refusal(self, sub: SubscriptionEntry, why: float) -> Answer:
+        prepaid = sub.prepaid
+        if why == STALE or prepaid is None:
+            return responses.WALLET_STALE
+        available, price = self.wallets.refused
+        # A call that costs nothing is refused for the period's fee (FixedRate).
+        return responses.payment_required(
+            prepaid.wallet.currency, available, price, 0 if price else prepaid.fee
+        )
 
     def known_invalid(self, digest: str) -> bool:
         until = self._invalid.get(digest)

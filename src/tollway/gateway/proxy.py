@@ -93,6 +93,7 @@ class Exchange:
     tenant_id = ""
     app_id: str | None = None
     sub: SubscriptionEntry | None = None
+    prepaid_period = 0.0  # the period a prepaid call is counted in (tollway.gateway.prepaid)
     refusal: Answer | None = None
     head = b""
     body: list[bytes] | None = None
@@ -408,6 +409,12 @@ class ClientConnection(asyncio.Protocol):
         if sub.status != "UNBLOCKED" and not (sub.status == "PROD_ONLY_BLOCKED" and credential.sandbox):
             self._refuse(exchange, responses.blocked(sub.status))
             return
+        if sub.prepaid is not None:
+            period = gw.wallets.admit(sub, now)
+            if period < 0:
+                self._refuse(exchange, gw.wallet_refusal(sub, period))
+                return
+            exchange.prepaid_period = period
         plan = sub.plan
         if plan.quota or plan.burst or plan.quota_bytes:
             wait = gw.limiter.admit(sub.id, plan, now)

@@ -78,3 +78,29 @@ def too_many(seconds: int, quota: bool) -> Answer:
     return Answer(
         429, f"The plan's {what} is reached; retry after {seconds} s", f"Retry-After: {seconds}\r\n".encode()
     )
+
+
+def _pico(amount: int) -> str:
+    """Pico-units as plain decimal text: 250000000000 -> "0.25"."""
+    sign = "-" if amount < 0 else ""
+    whole, fraction = divmod(abs(amount), 10**12)
+    text = f"{whole}.{fraction:012d}".rstrip("0").rstrip(".")
+    return sign + text
+
+
+def payment_required(currency: str, available: int, price: int, fee: int) -> Answer:
+    """402: the subscriber's prepaid wallet cannot pay for the call (rendered per refusal)."""
+    wanted = (
+        f"the period's fee of {_pico(fee)} {currency} is due"
+        if fee
+        else (f"this call costs {_pico(price)} {currency}")
+    )
+    return Answer(
+        402,
+        f"The prepaid {currency} wallet of the application's owner holds {_pico(max(available, 0))} "
+        f"{currency} not yet spent and {wanted}. Top up the wallet (GET /api/am/store/v1/wallets/{currency} "
+        "shows it) or ask the API provider for credit; calls are not forwarded or billed until then.",
+    )
+
+
+WALLET_STALE = Answer(503, "The prepaid wallet's billing periods are not loaded yet; try again shortly")

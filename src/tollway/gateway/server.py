@@ -21,6 +21,7 @@ from tollway.errors import ConfigError
 from tollway.gateway import snapshot_loader
 from tollway.gateway.core import Gateway
 from tollway.gateway.limits import Limiter
+from tollway.gateway.prepaid import WalletGuard
 from tollway.gateway.proxy import ClientConnection
 from tollway.gateway.redis_limits import RedisLimiter
 from tollway.gateway.shared_limits import SharedCounterTable, SharedLimiter
@@ -212,6 +213,7 @@ async def run_gateway(
         connect_timeout=gw_settings.connect_timeout,
         poll_interval=gw_settings.snapshot_poll_interval,
         limiter=make_limiter(settings, shared_limits),
+        wallets=WalletGuard(shared_limits or SharedCounterTable(gw_settings.limit_slots)),
         sink_name=settings.metering.sink,
     )
     servers: list[asyncio.Server] = []

@@ -66,6 +66,78 @@ class Plan:
     billing_plan: str
 
 
+class Tariff:
+    """A prepaid plan's exact price of a period's first ``calls`` calls, in pico-units (10**-12).
+
+    Integers, so the hot path never touches Decimal; the same rules as
+    :func:`tollway.pricing.prices.usage_cost` (tests compare the two).
+    """
+
+    __slots__ = ("included", "per_request", "tiers", "volume")
+
+    def __init__(
+        self,
+        included: int = 0,
+        per_request: int | None = 0,
+        tiers: tuple[tuple[int | None, int, int], ...] = (),
+        volume: bool = False,
+    ) -> None:
+        self.included = included
+        self.per_request = per_request  # None: priced by ``tiers`` (up_to, unit, flat)
+        self.tiers = tiers
+        self.volume = volume
+
+    def cost(self, calls: int) -> int:
+        billable = calls - self.included
+        if billable <= 0:
+            return 0
+        if self.per_request is not None:
+            return billable * self.per_request
+        if self.volume:
+            for upper, unit, flat in self.tiers:
+                if upper is None or calls <= upper:
+                    return billable * unit + flat
+        total = lower = 0
+        for upper, unit, flat in self.tiers:
+            first = max(lower, self.included) + 1
+            last = calls if upper is None else min(upper, calls)
+            if last >= first:
+                total += (last - first + 1) * unit + flat
+            if upper is None or upper >= calls:
+                break
+            lower = upper
+        return total
+
+
+@dataclass(slots=True)
+class WalletState:
+    """A subscriber's prepaid wallet as of the snapshot."""
+
+    id: str
+    currency: str
+    balance: int  # pico-units: the last entry's running balance
+    subscriptions: list[SubscriptionEntry] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Prepaid:
+    """What a prepaid subscription's calls cost and what its wallet has already paid for.
+
+    Periods are known by their end (epoch seconds). ``ends`` holds the boundaries from the start
+    of the period the snapshot was loaded in onwards, so a worker rolls over to the next period
+    without a reload. ``settled``: per period, the billable calls whose cost the wallet's balance
+    already includes; ``stored``: per period, the billable calls stored when it was loaded.
+    """
+
+    wallet: WalletState
+    tariff: Tariff
+    fee: int  # pico-units taken at each period start (FixedRate); 0 for per-call plans
+    ends: tuple[float, ...]
+    settled: dict[float, int]
+    stored: dict[float, int]
+    paid_until: float  # the fee is taken for every period that ends at or before this
+
+
 @dataclass(slots=True)
 class SubscriptionEntry:
     id: str
@@ -74,6 +146,7 @@ class SubscriptionEntry:
     application_id: str
     tenant_id: str
     plan: Plan
+    prepaid: Prepaid | None = None
 
 
 @dataclass(slots=True)

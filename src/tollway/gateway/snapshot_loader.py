@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, and_, or_, select
 
 from tollway.gateway.limits import BYTE_UNITS, window_of
+from tollway.gateway.prepaid_loader import load_prepaid
 from tollway.gateway.snapshot import (
     INFINITY,
     ApiRoute,
@@ -193,6 +194,7 @@ def load_snapshot(engine: Engine, default_timeout: float) -> Snapshot:
         )
         for key_hash, app_id, key_type, expires_at in key_rows:
             snap.api_keys[key_hash] = _credential(app_id, key_type, expires_at)
+        load_prepaid(conn, snap, now)
     return snap
 
 

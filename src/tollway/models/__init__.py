@@ -25,6 +25,7 @@ from tollway.models.oauth import OAuthClient, OAuthToken
 from tollway.models.policy import PolicyPriceTier, SubscriptionPolicy
 from tollway.models.tenant import DEFAULT_TENANT, Tenant, User, UserRole
 from tollway.models.usage import UsageEventRow, UsageRollup
+from tollway.models.wallet import Wallet, WalletEntry
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -58,4 +59,6 @@ __all__ = [
     "UsageRollup",
     "User",
     "UserRole",
+    "Wallet",
+    "WalletEntry",
 ]

@@ -40,6 +40,8 @@ class SubscriptionPolicy(IdMixin, TimestampMixin, Base):
     billing_cycle: Mapped[str | None] = mapped_column(String(8), nullable=True)
     included_requests: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     tier_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # POSTPAID (invoiced after the period) | PREPAID (paid from the subscriber's wallet as used).
+    billing_mode: Mapped[str] = mapped_column(String(16), default="POSTPAID", nullable=False)
     # Extra monetization properties and custom attributes, kept as given.
     extra_properties: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict, nullable=False)
     custom_attributes: Mapped[list[dict[str, Any]]] = mapped_column(JSONText(), default=list, nullable=False)

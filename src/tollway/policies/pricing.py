@@ -57,6 +57,7 @@ def pricing_plan_of(policy: SubscriptionPolicy) -> PricingPlan | None:
         included_requests=int(policy.included_requests or 0),
         tiers=tiers,
         tier_mode=cast(Literal["graduated", "volume"], (policy.tier_mode or "graduated").lower()),
+        prepaid=(policy.billing_mode or "").upper() == "PREPAID",
     )
     try:
         plan.validate()

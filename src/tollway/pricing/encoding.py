@@ -35,7 +35,7 @@ def pricing_to_json(plan: PricingPlan) -> dict[str, Any]:
             for tier in plan.tiers
         ],
         "tierMode": plan.tier_mode,
-    }
+    } | ({"prepaid": True} if plan.prepaid else {})
 
 
 def pricing_from_json(data: dict[str, Any]) -> PricingPlan:
@@ -58,4 +58,5 @@ def pricing_from_json(data: dict[str, Any]) -> PricingPlan:
             for tier in data.get("tiers") or ()
         ),
         tier_mode=data.get("tierMode") or "graduated",
+        prepaid=bool(data.get("prepaid")),
     )

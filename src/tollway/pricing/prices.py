@@ -57,6 +57,7 @@ __all__ = [
     "parse_price",
     "price_period",
     "price_usage_batches",
+    "usage_cost",
 ]
 
 MAX_PRICE: Final = Decimal(10**12)
@@ -70,6 +71,7 @@ _PLAN_TYPES: Final = frozenset({"FixedRate", "DynamicRate"})
 _BILLING_CYCLES: Final = frozenset({"day", "week", "month", "year"})
 _TIER_MODES: Final = frozenset({"graduated", "volume"})
 _ZERO: Final = Decimal(0)
+PREPAID_LINE: Final = "Paid from prepaid wallet"
 
 
 def _exact_context() -> Context:
@@ -172,6 +174,9 @@ class PricingPlan:
     included_requests: int = 0
     tiers: tuple[PriceTier, ...] = ()
     tier_mode: Literal["graduated", "volume"] = "graduated"
+    # Paid from the subscriber's wallet as used (tollway.wallets): the invoice states the charges
+    # and one "Paid from prepaid wallet" line that takes them back, so nothing is due.
+    prepaid: bool = False
 
     def validate(self) -> None:
         """Raise :class:`PricingError` (``field`` = REST name) if the plan cannot be priced.
@@ -342,6 +347,10 @@ def price_period(plan: PricingPlan, billable_calls: int) -> PricedPeriod:
             lines.extend(_volume_line(plan, billable_calls, currency))
 
     zero = round_amount(_ZERO, currency)  # carries the minor-unit places: "0.00", "0", "0.000"
+    if plan.prepaid and lines:
+        with localcontext(_exact_context()):
+            paid = -sum((line.amount for line in lines), zero)
+        lines.append(InvoiceLine(PREPAID_LINE, 1, paid, paid))
     with localcontext(_exact_context()):
         subtotal = sum((line.amount for line in lines), zero)
         tax = zero  # no tax engine yet
@@ -363,3 +372,38 @@ def price_usage_batches(plan: PricingPlan, batches: Iterable[int]) -> PricedPeri
             raise PricingError("billableCalls", f"usage batch must not be negative, got {batch}")
         total += batch
     return price_period(plan, total)
+
+
+def usage_cost(plan: PricingPlan, billable_calls: int) -> Decimal:
+    """What the period's first ``billable_calls`` calls cost, exactly, before any rounding.
+
+    The same tiers, modes and included requests as :func:`price_period`'s usage lines, without
+    their per-line rounding: a prepaid wallet pays each call its exact price as it is made (0.25
+    USD pays for exactly 625 calls at 0.0004), so a running sum never gains or loses a fraction
+    of a cent. A FixedRate plan's calls cost nothing (its fee is not usage).
+    """
+    plan.validate()
+    if not _is_count(billable_calls) or not 0 <= billable_calls <= MAX_BILLABLE_CALLS:
+        raise PricingError(
+            "billableCalls", f"must be between 0 and {MAX_BILLABLE_CALLS}, got {billable_calls!r}"
+        )
+    if plan.plan_type == "FixedRate":
+        return _ZERO
+    billable = max(0, billable_calls - plan.included_requests)
+    with localcontext(_exact_context()):
+        if plan.price_per_request is not None:
+            return billable * plan.price_per_request
+        if not billable:
+            return _ZERO
+        bounds = _tier_bounds(plan.tiers)
+        if plan.tier_mode == "volume":
+            for _lower, upper, tier in bounds:
+                if upper is None or billable_calls <= upper:
+                    return billable * tier.unit_price + tier.flat_amount
+        total = _ZERO
+        for lower, upper, tier in bounds:
+            first = max(lower, plan.included_requests) + 1
+            last = billable_calls if upper is None else min(upper, billable_calls)
+            if last >= first:
+                total += (last - first + 1) * tier.unit_price + tier.flat_amount
+        return total

@@ -105,6 +105,12 @@ def _graduated(pricing: PricingPlan) -> list[dict[str, Any]]:
 
 def price_params(pricing: PricingPlan, product: str, meter: str | None) -> dict[str, Any]:
     """``prices.create`` parameters for ``pricing`` (``meter`` for DynamicRate plans)."""
+    if pricing.prepaid:
+        raise EngineRejected(
+            "billingMode",
+            "the Stripe engine does not bill PREPAID plans yet (it would invoice the calls the wallet "
+            "paid for); use the ledger engine or a POSTPAID plan",
+        )
     currency = pricing.currency.upper()
     recurring: dict[str, Any] = {"interval": pricing.billing_cycle, "interval_count": 1}
     params: dict[str, Any] = {"currency": currency.lower(), "product": product, "recurring": recurring}
