@@ -24,6 +24,7 @@ from tollway.monetization.service import MonetizationService
 from tollway.publishing import jobs
 from tollway.publishing.usage_publisher import SETTLE
 from tollway.runtime import Runtime
+from tollway.wallets.service import expire_credits
 from tollway.wallets.settlement import settle_all
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,12 @@ async def _publish_loop(svc: MonetizationService, interval: int) -> None:
 
 
 def _settle_once(svc: MonetizationService) -> None:
-    result = settle_all(svc.session_factory, datetime.now(UTC))
+    now = datetime.now(UTC)
+    result = settle_all(svc.session_factory, now)  # first: expiry takes what calls left of a credit
+    with svc.session_factory.begin() as session:
+        expired = expire_credits(session, now)
+    if expired:
+        log.info("prepaid credits expired: %d", expired)
     if result.fees or result.fees_unpaid:
         log.info("prepaid fees: %d taken, %d the wallets cannot pay yet", result.fees, result.fees_unpaid)
 

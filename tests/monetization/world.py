@@ -101,6 +101,7 @@ class World:
         tiers: Iterable[tuple[int | None, str]] = (),
         tier_mode: str | None = None,
         billing: str = "COMMERCIAL",
+        mode: str = "POSTPAID",
     ) -> str:
         with self.tx() as session:
             policy = SubscriptionPolicy(
@@ -115,6 +116,7 @@ class World:
                 billing_cycle=cycle,
                 included_requests=included,
                 tier_mode=tier_mode,
+                billing_mode=mode,
             )
             policy.tiers = [
                 PolicyPriceTier(position=i, up_to=up_to, unit_price=Decimal(unit))

@@ -67,6 +67,7 @@ def test_create_a_commercial_dynamic_rate_plan(http: httpx.Client, admin: Caller
         "rateLimitTimeUnit": "sec",
         "stopOnQuotaReach": True,
         "billingPlan": "COMMERCIAL",
+        "billingMode": "POSTPAID",
         "monetization": {
             "monetizationPlan": "DynamicRate",
             "properties": {

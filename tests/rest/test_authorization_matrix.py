@@ -24,7 +24,13 @@ from tollway.web.app import create_app
 from tollway.web.openapi import api_routes
 
 OTHER_TENANT = "other.com"
-MY_PACKAGES = ("tollway.policies.", "tollway.apis.", "tollway.applications.", "tollway.subscriptions.")
+MY_PACKAGES = (
+    "tollway.policies.",
+    "tollway.apis.",
+    "tollway.applications.",
+    "tollway.subscriptions.",
+    "tollway.wallets.",
+)
 
 
 @dataclass
@@ -48,7 +54,7 @@ class Case:
     read it (the catalog)."""
 
     method: str
-    path: str  # with {policy}, {api}, {app}, {app2}, {sub} placeholders
+    path: str  # with {policy}, {api}, {app}, {app2}, {sub}, {wallet}, {currency} placeholders
     role: str  # admin | publisher | subscriber
     ok: int
     body: Callable[[World], Any] | None = None
@@ -60,7 +66,7 @@ class Case:
     @property
     def route(self) -> tuple[str, str]:
         path = self.path
-        for name in ("policy", "api", "app2", "app", "sub"):
+        for name in ("policy", "api", "app2", "app", "sub", "wallet", "currency"):
             path = path.replace(
                 "{" + name + "}", "{" + {"policy": "policyId", "api": "apiId"}.get(name, "x") + "}"
             )
@@ -78,6 +84,10 @@ def _api_body(world: World) -> dict[str, Any]:
 
 def _plan_body(world: World) -> dict[str, Any]:
     return commercial_plan("PremiumA", description="changed")
+
+
+def _credit() -> dict[str, Any]:
+    return {"owner": "dev-a", "currency": "USD", "amount": "1.25", "reason": "matrix"}
 
 
 CASES = [
@@ -178,6 +188,16 @@ CASES = [
         },
     ),
     Case("GET", f"{STORE}/subscriptions/{{sub}}", "subscriber", 200),
+    # Wallets: the tenant's (its admins share them), credits, and the subscriber's own.
+    Case("GET", f"{ADMIN}/wallets", "admin", 200, kind="collection", shared=True),
+    Case("GET", f"{ADMIN}/wallets", "admin", 200, params={"owner": "dev-a"}, kind="collection", shared=True),
+    Case("POST", f"{ADMIN}/wallets/credits", "admin", 201, body=lambda w: _credit(), kind="create"),
+    Case("GET", f"{ADMIN}/wallets/{{wallet}}", "admin", 200, shared=True),
+    Case("GET", f"{ADMIN}/wallets/{{wallet}}/entries", "admin", 200, shared=True),
+    Case("POST", f"{PUBLISHER}/wallets/credits", "publisher", 201, body=lambda w: _credit(), kind="create"),
+    Case("GET", f"{STORE}/wallets", "subscriber", 200, kind="collection"),
+    Case("GET", f"{STORE}/wallets/{{currency}}", "subscriber", 200),
+    Case("GET", f"{STORE}/wallets/{{currency}}/entries", "subscriber", 200),
     # Deletions last, in dependency order, so the rightful calls succeed.
     Case("DELETE", f"{STORE}/subscriptions/{{sub}}", "subscriber", 200),
     Case("DELETE", f"{STORE}/applications/{{app}}", "subscriber", 200),
@@ -245,14 +265,21 @@ def build_world(http: httpx.Client, identity: OrmIdentity) -> World:
         ),
         201,
     )
+    wallet = expect(
+        http.post(f"{ADMIN}/wallets/credits", headers=admin.headers, json=_credit() | {"reason": "secret"}),
+        201,
+    )
     ids = {
+        "wallet": wallet["walletId"],
+        "currency": "USD",
         "policy": policy["policyId"],
         "api": api["id"],
         "app": app["applicationId"],
         "app2": app2["applicationId"],
         "sub": sub["subscriptionId"],
     }
-    secrets = dict(ids) | {
+    secrets = {name: value for name, value in ids.items() if name != "currency"} | {
+        "wallet_entry": wallet["entryId"],
         "policy_name": "PremiumA",
         "api_name": "SecretApi",
         "api_context": "/secret",

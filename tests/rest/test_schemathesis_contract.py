@@ -44,7 +44,7 @@ from tests.support.servers import ServerThread
 EXAMPLES_PER_MODE = int(os.environ.get("TOLLWAY_CONTRACT_EXAMPLES", "10"))
 # Beyond the schema of the body: every status and content type answered is a documented one.
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
-BODY_IDS = ("applicationId", "apiId", "policyId", "subscriptionId")
+BODY_IDS = ("applicationId", "apiId", "policyId", "subscriptionId", "owner")
 CONTRACT_SETTINGS = settings(
     max_examples=EXAMPLES_PER_MODE,
     deadline=None,
@@ -104,7 +104,18 @@ def seed(http: httpx.Client, admin: Caller) -> dict[str, str]:
         ),
         201,
     )
+    wallet = expect(
+        http.post(
+            f"{ADMIN}/wallets/credits",
+            headers=admin.headers,
+            json={"owner": "admin", "currency": "USD", "amount": "5", "reason": "contract"},
+        ),
+        201,
+    )
     return {
+        "walletId": wallet["walletId"],
+        "owner": "contractor",  # credits name a real user (a wallet is made for them)
+        "currency": "USD",  # the admin's own wallet in the developer portal
         "policyId": policy["policyId"],
         "apiId": api["id"],
         "applicationId": app["applicationId"],

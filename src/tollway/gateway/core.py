@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 
 from tollway.gateway import responses
 from tollway.gateway.deadlines import Deadlines
-from tollway.gateway.limits import Limiter
+from tollway.gateway.limits import UNAVAILABLE, Limiter
 from tollway.gateway.prepaid import STALE, WalletGuard
+from tollway.gateway.redis_wallets import RedisWalletGuard
 from tollway.gateway.responses import Answer
 from tollway.gateway.shared_limits import SharedCounterTable
 from tollway.gateway.snapshot import Backend, Credential, Snapshot, SubscriptionEntry
@@ -69,7 +70,7 @@ class Gateway:
         connect_timeout: float,
         poll_interval: float,
         limiter: Limiter | None = None,
-        wallets: WalletGuard | None = None,
+        wallets: WalletGuard | RedisWalletGuard | None = None,
         sink_name: str = "database",
     ) -> None:
         self.loop = asyncio.get_running_loop()
@@ -78,7 +79,9 @@ class Gateway:
         # Shared by the workers of one gateway (tollway.gateway.shared_limits), else this process's.
         self.limiter = limiter or Limiter()
         # Prepaid calls counted in the same shared memory as the limits (tollway.gateway.prepaid).
-        self.wallets = wallets or WalletGuard(SharedCounterTable(1024))
+        self.wallets: WalletGuard | RedisWalletGuard = wallets or WalletGuard(SharedCounterTable(1024))
+        if isinstance(self.wallets, RedisWalletGuard):
+            self.wallets.on_reset = self._reload_for_wallets
         self.deadlines = Deadlines(self.loop)
         self.tokens: dict[str, Credential] = {}
         # API keys found by look-up that the snapshot did not have yet.
@@ -148,6 +151,8 @@ class Gateway:
         prepaid = sub.prepaid
         if why == STALE or prepaid is None:
             return responses.WALLET_STALE
+        if why == UNAVAILABLE:
+            return responses.WALLET_UNAVAILABLE
         available, price = self.wallets.refused
         # A call that costs nothing is refused for the period's fee (FixedRate).
         return responses.payment_required(
@@ -245,6 +250,21 @@ class Gateway:
         self.extra_keys = {k: v for k, v in keys.items() if k not in snapshot.api_keys}
         self._invalid.clear()
         self.reloads += 1
+
+    def _reload_for_wallets(self) -> None:
+        """Redis lost the prepaid counts: the snapshot's stored calls stand in for them."""
+        self.loop.create_task(self._reload_then_count())
+
+    async def _reload_then_count(self) -> None:
+        while True:
+            try:
+                await self.reload()
+                break
+            except Exception:
+                log.exception("gateway snapshot reload for the prepaid counts failed; trying again")
+                await asyncio.sleep(1.0)
+        if isinstance(self.wallets, RedisWalletGuard):
+            self.wallets.reloaded()
 
     async def sweep_forever(self, interval: float = 5.0) -> None:
         """Close idle keep-alive clients and forget expired tokens."""

@@ -26,6 +26,8 @@ from __future__ import annotations
 import logging
 import math
 import struct
+import time
+from collections.abc import Callable
 from hashlib import blake2b
 
 from tollway.gateway.shared_limits import KEY, LOCK_PATIENCE, MAX_PROBE, SLOT, SharedCounterTable
@@ -35,8 +37,10 @@ log = logging.getLogger(__name__)
 
 COUNTS_AT = KEY.size
 STATE = struct.Struct("<dqqdq")  # current end, current calls, previous calls, +inf, 0
-REFUSED = -1.0
-STALE = -2.0  # the snapshot knows no period for now: a reload is overdue
+# Answers of ``admit`` besides a period's end; distinct from tollway.gateway.limits' PENDING (-1.0)
+# and UNAVAILABLE (-2.0), which a guard asking Redis answers too.
+REFUSED = -3.0
+STALE = -4.0  # the snapshot knows no period for now: a reload is overdue
 
 
 class _Place:
@@ -52,7 +56,7 @@ class _Place:
         self.offset = -1
 
 
-def _periods(prepaid: Prepaid, now: float) -> tuple[float, float] | None:
+def periods_of(prepaid: Prepaid, now: float) -> tuple[float, float] | None:
     """(end of the period holding ``now``, end of the one before); None past the known ends."""
     ends = prepaid.ends
     for index in range(1, len(ends)):
@@ -76,17 +80,19 @@ class WalletGuard:
         """The end of the period the call is counted in, or ``REFUSED`` / ``STALE``."""
         prepaid = sub.prepaid
         assert prepaid is not None
-        periods = _periods(prepaid, now)
+        periods = periods_of(prepaid, now)
         if periods is None:
             return STALE
         if not self.lock.acquire(True, LOCK_PATIENCE):
             self._wait_for_lock()
         try:
-            states = {other.id: self._read(other, periods) for other in prepaid.wallet.subscriptions}
-            state = states.get(sub.id) or self._read(sub, periods)
-            held = 0
+            state = self._read(sub, periods)
+            held = _unsettled(sub, state)
             for other in prepaid.wallet.subscriptions:
-                held += _unsettled(other, states[other.id])
+                if other is not sub:
+                    other_periods = periods_of(other.prepaid, now) if other.prepaid is not None else None
+                    if other_periods is not None:
+                        held += _unsettled(other, self._read(other, other_periods))
             end, calls = state[0], int(state[1])
             price = prepaid.tariff.cost(calls + 1) - prepaid.tariff.cost(calls)
             if prepaid.wallet.balance - held < price:
@@ -100,6 +106,10 @@ class WalletGuard:
                 self.lock.release()
             except ValueError:
                 pass
+
+    def admit_later(self, sub: SubscriptionEntry, decided: Callable[[float], None]) -> None:
+        """Only a guard that asks Redis answers PENDING; this one decides at once."""
+        decided(self.admit(sub, time.time()))
 
     def uncount(self, sub: SubscriptionEntry, period_end: float) -> None:
         """A counted call was not billable: the wallet does not pay for it."""
@@ -192,14 +202,19 @@ class WalletGuard:
             log.error("gateway counters locked for %.0f s; waiting for the supervisor", LOCK_PATIENCE)
 
 
-def _unsettled(sub: SubscriptionEntry, state: list[float]) -> int:
-    """What ``sub``'s counted calls (and a fee not taken yet) hold of its wallet beyond the balance."""
-    prepaid = sub.prepaid
-    assert prepaid is not None
+def held_by(prepaid: Prepaid, end: float, calls: int, previous_end: float, previous_calls: int) -> int:
+    """What a subscription's counted calls of the current and the previous period (and a fee not
+    taken yet) hold of its wallet beyond the balance, in pico-units."""
     tariff, settled = prepaid.tariff, prepaid.settled
-    end, previous_end = state[0], state[4]
-    held = tariff.cost(int(state[1])) - tariff.cost(settled.get(end, 0))
-    held += tariff.cost(int(state[2])) - tariff.cost(settled.get(previous_end, 0))
+    held = tariff.cost(calls) - tariff.cost(settled.get(end, 0))
+    if previous_calls:
+        held += tariff.cost(previous_calls) - tariff.cost(settled.get(previous_end, 0))
     if prepaid.fee and end > prepaid.paid_until:
         held += prepaid.fee
     return held
+
+
+def _unsettled(sub: SubscriptionEntry, state: list[float]) -> int:
+    prepaid = sub.prepaid
+    assert prepaid is not None
+    return held_by(prepaid, state[0], int(state[1]), state[4], int(state[2]))

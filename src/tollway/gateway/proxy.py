@@ -411,10 +411,35 @@ class ClientConnection(asyncio.Protocol):
             return
         if sub.prepaid is not None:
             period = gw.wallets.admit(sub, now)
+            if period == PENDING:  # a lease of the wallet's calls from Redis (gateway.redis_wallets)
+                exchange.sandbox = credential.sandbox
+                self._set_hold(True)  # resumed by wallet_decided
+                gw.wallets.admit_later(sub, partial(self.wallet_decided, exchange))
+                return
             if period < 0:
                 self._refuse(exchange, gw.wallet_refusal(sub, period))
                 return
             exchange.prepaid_period = period
+        self._check_limits(exchange, sub, now, credential.sandbox)
+
+    def wallet_decided(self, exchange: Exchange, period: float) -> None:
+        """The wallet of a held prepaid call is decided (``admit``'s answer, never PENDING)."""
+        if not exchange.alive:
+            if period > 0 and exchange.sub is not None:
+                self.gw.wallets.uncount(exchange.sub, period)
+            return
+        sub = exchange.sub
+        assert sub is not None
+        if period < 0:
+            self._refuse(exchange, self.gw.wallet_refusal(sub, period))
+            return
+        exchange.prepaid_period = period
+        self._check_limits(exchange, sub, time.time(), exchange.sandbox)
+
+    def _check_limits(self, exchange: Exchange, sub: SubscriptionEntry, now: float, sandbox: bool) -> None:
+        gw = self.gw
+        route = exchange.route
+        assert route is not None
         plan = sub.plan
         if plan.quota or plan.burst or plan.quota_bytes:
             wait = gw.limiter.admit(sub.id, plan, now)
@@ -422,13 +447,13 @@ class ClientConnection(asyncio.Protocol):
                 if wait > 0:
                     self._refuse(exchange, responses.too_many(retry_after(wait), gw.limiter.quota_refused))
                 elif wait == PENDING:  # the limiter asks Redis for a lease (tollway.gateway.redis_limits)
-                    exchange.sandbox = credential.sandbox
+                    exchange.sandbox = sandbox
                     self._set_hold(True)  # resumed by limits_decided
                     gw.limiter.admit_later(sub.id, plan, partial(self.limits_decided, exchange))
                 else:
                     self._refuse(exchange, responses.LIMITS_UNAVAILABLE)
                 return
-        self._admitted(exchange, route, credential.sandbox)
+        self._admitted(exchange, route, sandbox)
 
     def limits_decided(self, exchange: Exchange, wait: float) -> None:
         """The plan limits of a held call are decided (``admit``'s answer, never PENDING)."""

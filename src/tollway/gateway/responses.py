@@ -103,4 +103,7 @@ def payment_required(currency: str, available: int, price: int, fee: int) -> Ans
     )
 
 
+WALLET_UNAVAILABLE = Answer(
+    503, "The prepaid wallet cannot be checked: the shared counters are unreachable; try again shortly"
+)
 WALLET_STALE = Answer(503, "The prepaid wallet's billing periods are not loaded yet; try again shortly")

@@ -24,6 +24,7 @@ from tollway.gateway.limits import Limiter
 from tollway.gateway.prepaid import WalletGuard
 from tollway.gateway.proxy import ClientConnection
 from tollway.gateway.redis_limits import RedisLimiter
+from tollway.gateway.redis_wallets import RedisWalletGuard
 from tollway.gateway.shared_limits import SharedCounterTable, SharedLimiter
 from tollway.metering.database import DatabaseSink
 from tollway.metering.events import UsageSink
@@ -69,6 +70,15 @@ def make_limiter(settings: Settings, shared_limits: SharedCounterTable | None) -
     if settings.gateway.limits != "redis":
         return local
     return RedisLimiter(settings.redis.url, on_unavailable=settings.redis.on_unavailable, fallback=local)
+
+
+def make_wallet_guard(
+    settings: Settings, shared_limits: SharedCounterTable | None
+) -> WalletGuard | RedisWalletGuard:
+    """Prepaid calls counted by this node (its workers together), or across nodes in Redis."""
+    if settings.gateway.limits == "redis":
+        return RedisWalletGuard(settings.redis.url)
+    return WalletGuard(shared_limits or SharedCounterTable(settings.gateway.limit_slots))
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -213,7 +223,7 @@ async def run_gateway(
         connect_timeout=gw_settings.connect_timeout,
         poll_interval=gw_settings.snapshot_poll_interval,
         limiter=make_limiter(settings, shared_limits),
-        wallets=WalletGuard(shared_limits or SharedCounterTable(gw_settings.limit_slots)),
+        wallets=make_wallet_guard(settings, shared_limits),
         sink_name=settings.metering.sink,
     )
     servers: list[asyncio.Server] = []
@@ -234,6 +244,8 @@ async def run_gateway(
     if isinstance(gateway.limiter, RedisLimiter):
         tasks.append(asyncio.create_task(gateway.limiter.maintain_forever()))
         log.info("gateway plan limits shared through Redis at %s", gateway.limiter.shown_url())
+    if isinstance(gateway.wallets, RedisWalletGuard):
+        tasks.append(asyncio.create_task(gateway.wallets.maintain_forever()))
     bound = sock.getsockname()[1]
     if tls_sock is not None:
         log.info("gateway on http://%s:%d and https://%s:%d", host, bound, host, tls_sock.getsockname()[1])
@@ -290,6 +302,8 @@ async def _shutdown(
         await asyncio.gather(*tasks, return_exceptions=True)
     if isinstance(gateway.limiter, RedisLimiter):
         await gateway.limiter.close()  # what is left of its leases goes back to the other nodes
+    if isinstance(gateway.wallets, RedisWalletGuard):
+        await gateway.wallets.close()
     spooled = recorder.close()
     gateway.close_pools()
     if writer is None:  # the supervisor's writer process stores the sealed spool

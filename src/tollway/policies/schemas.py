@@ -27,6 +27,8 @@ BILLING_PLANS = ("FREE", "COMMERCIAL")
 MONETIZATION_PLANS = ("FixedRate", "DynamicRate")
 BILLING_CYCLES = ("day", "week", "month", "year")
 TIER_MODES = ("graduated", "volume")
+# POSTPAID: invoiced after the period; PREPAID: paid from the subscriber's wallet as used (docs/prepaid.md).
+BILLING_MODES = ("POSTPAID", "PREPAID")
 POLICY_TYPE = "SubscriptionThrottlePolicy"
 
 TimeUnit = Annotated[str, Choice(*TIME_UNITS, aliases=_TIME_ALIASES)]
@@ -161,6 +163,8 @@ class PolicyIn(RequestBody):
     rateLimitTimeUnit: BurstUnit | None = None
     stopOnQuotaReach: bool = True
     billingPlan: Annotated[str, Choice(*BILLING_PLANS)] = "FREE"
+    # Tollway extension: PREPAID needs a monetized (COMMERCIAL) plan.
+    billingMode: Annotated[str, Choice(*BILLING_MODES)] = "POSTPAID"
     monetization: Monetization | None = None
     customAttributes: Annotated[list[CustomAttribute], Field(max_length=50)] = []
 
@@ -222,6 +226,7 @@ class PolicyOut(ResponseBody):
     rateLimitTimeUnit: str | None
     stopOnQuotaReach: bool
     billingPlan: str
+    billingMode: str
     monetization: MonetizationOut | None
     customAttributes: list[CustomAttributeOut]
 

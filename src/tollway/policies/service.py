@@ -143,7 +143,13 @@ def _checked(body: PolicyIn) -> PolicyPricing:
             raise BadRequest("'defaultLimit.requestCount': does not apply to a BandwidthLimit")
     if body.rateLimitCount > 0 and body.rateLimitTimeUnit is None:
         raise BadRequest("'rateLimitTimeUnit' is required when rateLimitCount is set")
-    return pricing_from(body)
+    pricing = pricing_from(body)
+    if body.billingMode == "PREPAID" and pricing.monetization_plan is None:
+        raise BadRequest(
+            "'billingMode': a PREPAID plan is paid from the subscriber's wallet, so it needs a price"
+            " (billingPlan COMMERCIAL with a FixedRate or DynamicRate monetization)"
+        )
+    return pricing
 
 
 def _apply(policy: SubscriptionPolicy, body: PolicyIn, pricing: PolicyPricing) -> None:
@@ -166,6 +172,7 @@ def _apply(policy: SubscriptionPolicy, body: PolicyIn, pricing: PolicyPricing) -
     policy.rate_limit_time_unit = body.rateLimitTimeUnit if body.rateLimitCount else None
     policy.stop_on_quota_reach = body.stopOnQuotaReach
     policy.billing_plan = body.billingPlan
+    policy.billing_mode = body.billingMode
     policy.monetization_plan = pricing.monetization_plan
     policy.fixed_price = pricing.fixed_price
     policy.price_per_request = pricing.price_per_request
@@ -223,6 +230,7 @@ def policy_out(policy: SubscriptionPolicy) -> PolicyOut:
         rateLimitTimeUnit=policy.rate_limit_time_unit,
         stopOnQuotaReach=policy.stop_on_quota_reach,
         billingPlan=policy.billing_plan,
+        billingMode=policy.billing_mode,
         monetization=monetization_out(policy),
         customAttributes=[
             CustomAttributeOut(name=str(a["name"]), value=str(a["value"])) for a in policy.custom_attributes

@@ -39,6 +39,7 @@ PLAN_LABELS = {
     "rateLimitTimeUnit": "Burst control per",
     "unitTime": "Unit time",
     "billingPlan": "Billing plan",
+    "billingMode": "Billing mode",
     "monetization.monetizationPlan": "Monetization plan",
     "fixedPrice": "Fixed price",
     "pricePerRequest": "Price per request",
@@ -178,6 +179,7 @@ def plan_body(f: FormReader) -> dict[str, Any]:
         "rateLimitTimeUnit": f.optional("rateLimitTimeUnit"),
         "stopOnQuotaReach": f.checked("stopOnQuotaReach"),
         "billingPlan": f.text("billingPlan") or "FREE",
+        "billingMode": f.text("billingMode") or "POSTPAID",
     }
     if body["billingPlan"] == "COMMERCIAL":
         plan = f.text("monetizationPlan") or "FixedRate"
@@ -248,6 +250,7 @@ def plan_values(plan: dict[str, Any]) -> dict[str, Any]:
         "rateLimitTimeUnit": plan.get("rateLimitTimeUnit") or "",
         "stopOnQuotaReach": "on" if plan.get("stopOnQuotaReach", True) else "",
         "billingPlan": plan.get("billingPlan", "FREE"),
+        "billingMode": plan.get("billingMode", "POSTPAID"),
         "monetizationPlan": monetization.get("monetizationPlan") or "FixedRate",
         "fixedPrice": props.get("fixedPrice") or "",
         "pricePerRequest": props.get("pricePerRequest") or "",

@@ -26,17 +26,20 @@ DEBIT_KINDS = frozenset({"consumption", "fee", "expiry", "adjustment"})
 ZERO = Decimal(0)
 
 
-def find_wallet(session: Session, tenant_id: str, owner_id: str, currency: str) -> Wallet | None:
-    return session.scalar(
-        select(Wallet).where(
-            Wallet.tenant_id == tenant_id, Wallet.owner_id == owner_id, Wallet.currency == currency
-        )
+def find_wallet(
+    session: Session, tenant_id: str, owner_id: str, currency: str, *, latest: bool = False
+) -> Wallet | None:
+    """``latest``: a locking read, which sees rows committed since the transaction's first read
+    (MariaDB's REPEATABLE READ answers plain reads from that first read's snapshot)."""
+    stmt = select(Wallet).where(
+        Wallet.tenant_id == tenant_id, Wallet.owner_id == owner_id, Wallet.currency == currency
     )
+    return session.scalar(stmt.with_for_update() if latest else stmt)
 
 
 def wallet_for(session: Session, tenant_id: str, owner_id: str, currency: str) -> Wallet:
     """The owner's wallet in ``currency``, created empty the first time."""
-    wallet = find_wallet(session, tenant_id, owner_id, currency)
+    wallet = find_wallet(session, tenant_id, owner_id, currency, latest=True)
     if wallet is None:
         wallet = Wallet(tenant_id=tenant_id, owner_id=owner_id, currency=currency)
         session.add(wallet)
@@ -44,13 +47,9 @@ def wallet_for(session: Session, tenant_id: str, owner_id: str, currency: str) -
     return wallet
 
 
-def last_entry(session: Session, wallet_id: str) -> WalletEntry | None:
-    return session.scalar(
-        select(WalletEntry)
-        .where(WalletEntry.wallet_id == wallet_id)
-        .order_by(WalletEntry.sequence.desc())
-        .limit(1)
-    )
+def last_entry(session: Session, wallet_id: str, *, latest: bool = False) -> WalletEntry | None:
+    stmt = select(WalletEntry).where(WalletEntry.wallet_id == wallet_id).order_by(WalletEntry.sequence.desc())
+    return session.scalar((stmt.with_for_update() if latest else stmt).limit(1))
 
 
 def balance_of(session: Session, wallet_id: str) -> Decimal:
@@ -58,8 +57,9 @@ def balance_of(session: Session, wallet_id: str) -> Decimal:
     return last.balance_after if last is not None else ZERO
 
 
-def by_reference(session: Session, reference: str) -> WalletEntry | None:
-    return session.scalar(select(WalletEntry).where(WalletEntry.reference == reference))
+def by_reference(session: Session, reference: str, *, latest: bool = False) -> WalletEntry | None:
+    stmt = select(WalletEntry).where(WalletEntry.reference == reference)
+    return session.scalar(stmt.with_for_update() if latest else stmt)
 
 
 def lock(session: Session, wallet: Wallet) -> None:
@@ -89,7 +89,7 @@ def append(
     expiry). Settling consumption does not: the gateway already counted those calls.
     """
     lock(session, wallet)
-    last = last_entry(session, wallet.id)
+    last = last_entry(session, wallet.id, latest=True)
     balance = last.balance_after if last is not None else ZERO
     after = balance + amount
     if after < 0 and amount < 0 and not allow_negative:

@@ -20,6 +20,9 @@ from tollway.publishing.endpoints import admin_router as usage_publishing
 from tollway.subscriptions.endpoints import publisher_router as api_subscriptions
 from tollway.subscriptions.endpoints import store_router as subscriptions
 from tollway.tenants.endpoints import router as tenants
+from tollway.wallets.endpoints import admin_router as wallets
+from tollway.wallets.endpoints import publisher_router as wallet_grants
+from tollway.wallets.endpoints import store_router as my_wallets
 from tollway.web.docs import router as references
 from tollway.web.openapi import router as documents
 
@@ -45,4 +48,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     scim_users,
     sign_up,
     tenants,
+    wallets,
+    wallet_grants,
+    my_wallets,
 )

@@ -83,6 +83,19 @@ def test_fixed_and_tiered_plans_map_to_licensed_and_tiered_prices(world: World, 
         assert session.scalar(select(SubscriptionPolicy).where(SubscriptionPolicy.name == "Volume")) is None
 
 
+def test_a_prepaid_plan_is_refused_by_the_stripe_engine_naming_billing_mode(
+    world: World, stripe: StripeSetup
+) -> None:
+    """Stripe would invoice the calls the wallet already paid for: refused, nothing kept."""
+    client = stripe.client()
+    before = len(client.v1.products.list({"limit": 100})["data"])
+    with pytest.raises(BadRequest, match="billingMode"):
+        world.policy("Prepaid", mode="PREPAID")
+    assert len(client.v1.products.list({"limit": 100})["data"]) == before
+    with world.tx() as session:
+        assert session.scalar(select(SubscriptionPolicy).where(SubscriptionPolicy.name == "Prepaid")) is None
+
+
 def test_editing_a_plan_makes_a_new_price_and_retires_the_old_one(world: World, stripe: StripeSetup) -> None:
     client = stripe.client()
     policy = world.policy("Pro", price="0.0004")
