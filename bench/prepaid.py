@@ -2,10 +2,10 @@
 
     .venv/bin/python -m bench.prepaid [--duration 5] [--workers 2] [--rounds 2]
 
-One run, one machine: a backend (nginx, ``return 200``) and two ``tollway gateway`` nodes (a
-SQLite database each), identical but for the plan of the one subscription every call uses:
-POSTPAID (the plan limits only) or PREPAID (0.000001 USD a call, a wallet of 10^6 USD: every
-call is priced and checked against the wallet, none is refused). The same wrk runs as
+One run, one machine: a backend (nginx, ``return 200``) and one ``tollway gateway`` node (SQLite)
+serving two subscriptions of one API that differ only in their plan: POSTPAID (the plan limits
+only) or PREPAID (0.000001 USD a call, a wallet of 10^6 USD: every call is priced and checked
+against the wallet, none is refused); each variant's calls carry its application's token. The same wrk runs as
 bench/redis_limits.py, the variants taking turns: full load (wrk -t2 -c32) and a fixed moderate
 load (32 connections, 2 ms between requests each). Results go to
 bench/results/prepaid-<date>.json and .md. Loopback only; every process it starts is stopped.
@@ -44,25 +44,63 @@ from bench.redis_limits import CONNECTIONS, _rounded, _show
 VARIANTS = ("postpaid", "prepaid")
 
 
-def make_prepaid(database_url: str) -> None:
-    """The seeded plan becomes a prepaid one and its subscriber gets a wallet far above the load."""
+def add_prepaid_subscriber(database_url: str) -> str:
+    """A second application on the same API, on a PREPAID copy of the seeded plan (0.000001 USD a
+    call) with a wallet far above the load; returns its bearer token."""
     from sqlalchemy import select
 
     from tollway.db.session import make_engine, make_session_factory, transaction
-    from tollway.models import Application, SubscriptionPolicy
+    from tollway.identity.tokens import create_client, issue_tokens
+    from tollway.models import Api, Application, Subscription, SubscriptionPolicy
     from tollway.models.changes import mark_gateway_config_changed
     from tollway.wallets import entries
 
     engine = make_engine(database_url)
     with transaction(make_session_factory(engine)) as session:
-        policy = session.scalars(select(SubscriptionPolicy).where(SubscriptionPolicy.name == "Bench")).one()
-        policy.monetization_plan, policy.price_per_request = "DynamicRate", Decimal("0.000001")
-        policy.currency, policy.billing_cycle, policy.billing_mode = "USD", "month", "PREPAID"
-        app = session.scalars(select(Application)).one()
-        wallet = entries.wallet_for(session, app.tenant_id, app.owner_id, "USD")
+        seeded = session.scalars(select(SubscriptionPolicy).where(SubscriptionPolicy.name == "Bench")).one()
+        api = session.scalars(select(Api)).one()
+        owner = session.scalars(select(Application)).one().owner_id
+        policy = SubscriptionPolicy(
+            tenant_id=seeded.tenant_id,
+            name="BenchPrepaid",
+            request_count=seeded.request_count,
+            time_unit=seeded.time_unit,
+            unit_time=seeded.unit_time,
+            rate_limit_count=seeded.rate_limit_count,
+            rate_limit_time_unit=seeded.rate_limit_time_unit,
+            stop_on_quota_reach=True,
+            billing_plan="COMMERCIAL",
+            monetization_plan="DynamicRate",
+            price_per_request=Decimal("0.000001"),
+            currency="USD",
+            billing_cycle="month",
+            billing_mode="PREPAID",
+        )
+        app = Application(tenant_id=seeded.tenant_id, owner_id=owner, name="bench-prepaid")
+        session.add_all([policy, app])
+        session.flush()
+        client, _ = create_client(
+            session,
+            tenant_id=seeded.tenant_id,
+            client_name="bench-prepaid",
+            owner_id=owner,
+            grant_types="client_credentials",
+            application_id=app.id,
+            key_type="PRODUCTION",
+        )
+        token = issue_tokens(
+            session, client=client, user=None, scopes=frozenset(), access_ttl=86400, refresh_ttl=None
+        ).access_token
+        session.add(
+            Subscription(
+                tenant_id=seeded.tenant_id, application_id=app.id, api_id=api.id, policy_id=policy.id
+            )
+        )
+        wallet = entries.wallet_for(session, seeded.tenant_id, owner, "USD")
         entries.append(session, wallet, "grant", Decimal(10**6), reason="benchmark", actor="bench")
         mark_gateway_config_changed(session)
     engine.dispose()
+    return token
 
 
 def run(duration: int, workers: int, rounds: int) -> dict[str, Any]:
@@ -73,29 +111,26 @@ def run(duration: int, workers: int, rounds: int) -> dict[str, Any]:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tollway-bench-prepaid-")))
         backend = free_port()
         start_nginx(stack, work, "backend", BACKEND.format(port=backend), workers=1)
-        ports, tokens, databases = {}, {}, {}
+        # One node serves both subscriptions: the variants differ by nothing but the plan (two
+        # nodes differ by more: an A/A run of two identical nodes measured 0.876 between them).
         os.environ["BENCH_EXTRA_TOML"] = "[server]\ngateway_https_port = 0\n"
-        for variant in VARIANTS:
-            folder = work / variant
-            folder.mkdir()
-            databases[variant] = folder / "tollway.db"
-            url = f"sqlite:///{databases[variant]}"
-            tokens[variant] = seed(url, f"http://127.0.0.1:{backend}/")
-            if variant == "prepaid":
-                make_prepaid(url)
-            ports[variant] = free_port()
-            start_tollway(stack, folder, ports[variant], workers, url)
-        for port in (backend, *ports.values()):
-            wait_port(port)
+        database = work / "tollway.db"
+        url = f"sqlite:///{database}"
+        tokens = {"postpaid": seed(url, f"http://127.0.0.1:{backend}/")}
+        tokens["prepaid"] = add_prepaid_subscriber(url)
+        port = free_port()
+        start_tollway(stack, work, port, workers, url)
+        for each in (backend, port):
+            wait_port(each)
         time.sleep(1.0)
         targets = {
-            v: (f"http://127.0.0.1:{ports[v]}/bench/1.0.0/", {"Authorization": f"Bearer {t}"})
+            v: (f"http://127.0.0.1:{port}/bench/1.0.0/", {"Authorization": f"Bearer {t}"})
             for v, t in tokens.items()
         }
-        for variant, (target, headers) in targets.items():
+        for target, headers in targets.values():
             warm = wrk(target, 2, CONNECTIONS, headers)
             assert warm["non_2xx"] == 0, warm
-            storage_lag(databases[variant])
+            storage_lag(database)
         script = work / "delay.lua"
         script.write_text(DELAY_SCRIPT)
         full_runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
@@ -107,7 +142,7 @@ def run(duration: int, workers: int, rounds: int) -> dict[str, Any]:
                     target, headers = targets[variant]
                     load[variant].append(wrk(target, duration, CONNECTIONS, headers, delay))
                     _show(f"{variant} {name}", load[variant][-1])
-                    storage_lag(databases[variant])
+                    storage_lag(database)
     for runs in (*full_runs.values(), *moderate_runs.values()):
         for result in runs:
             assert result["non_2xx"] == 0, result  # nothing refused: both did the same work
@@ -145,9 +180,9 @@ def write_results(result: dict[str, Any]) -> Path:
         f"Machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}, Python {m['python']}, {m['wrk']}. "
         "wrk, the backend and both gateways share these cores.",
         "",
-        f"Two `tollway gateway` nodes ({s['tollway_workers']} workers each, a SQLite database each), one "
-        "subscription each: POSTPAID, or PREPAID at 0.000001 USD a call with a wallet of 10^6 USD (every "
-        f"call priced and checked, none refused). {s['rounds']} round(s) of {s['duration_s']} s per "
+        f"One `tollway gateway` node ({s['tollway_workers']} workers, SQLite), two subscriptions of one "
+        "API: POSTPAID, or PREPAID at 0.000001 USD a call with a wallet of 10^6 USD (every call priced "
+        f"and checked, none refused); each variant's calls carry its own application's token. {s['rounds']} round(s) of {s['duration_s']} s per "
         "variant and load, the variants taking turns. Command: `.venv/bin/python -m bench.prepaid`.",
         "",
         "| variant | load | requests/s | p50 ms | p99 ms | rounds (requests/s / p99 ms) |",

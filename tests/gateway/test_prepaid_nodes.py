@@ -61,7 +61,7 @@ def test_nodes_share_one_wallet_exactly_and_unused_leases_go_back(redis_server: 
         # (a node refuses while the others still hold unused calls in their leases)...
         answers = await asyncio.gather(*(decide(guards[n % 3], sub, clock) for n in range(700)))
         admitted = sum(a > 0 for a in answers)
-        assert 560 <= admitted <= 625
+        assert 500 <= admitted <= 625  # how many wait in others' leases depends on timing
         assert set(answers) - {REFUSED} == {answers[0]}  # the admitted ones name their period
         # ...and a node that stops gives back what it did not use: the count is what was admitted.
         for guard in guards:

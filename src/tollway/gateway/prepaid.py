@@ -28,6 +28,7 @@ import math
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from hashlib import blake2b
 
 from tollway.gateway.shared_limits import KEY, LOCK_PATIENCE, MAX_PROBE, SLOT, SharedCounterTable
@@ -56,6 +57,28 @@ class _Place:
         self.offset = -1
 
 
+HOT_COUNTS = struct.Struct("<dqq")  # current end, current calls, previous calls
+
+
+@dataclass(slots=True)
+class _Hot:
+    """What the short path of :meth:`WalletGuard.admit` needs, worked out once per period and snapshot."""
+
+    prepaid: Prepaid
+    start: float
+    end: float
+    offset: int
+    key_hi: int
+    key_lo: int
+    stored: int
+    previous_stored: int
+    cost: Callable[[int], int]
+    settled_cost: int
+    previous_settled_cost: int
+    fee_due: int
+    balance: int
+
+
 def periods_of(prepaid: Prepaid, now: float) -> tuple[float, float] | None:
     """(end of the period holding ``now``, end of the one before); None past the known ends."""
     ends = prepaid.ends
@@ -73,11 +96,58 @@ class WalletGuard:
         self.places: dict[str, _Place] = {}
         # The counts of subscriptions that found no slot in the table: this process's own.
         self.private: dict[str, list[float]] = {}
+        self.hot: dict[str, _Hot] = {}  # the short path's state per subscription (see admit)
         self.refused = (0, 0)  # the last refusal's (available, price), pico-units: for its answer
 
     # per call ------------------------------------------------------------------------------------
     def admit(self, sub: SubscriptionEntry, now: float) -> float:
-        """The end of the period the call is counted in, or ``REFUSED`` / ``STALE``."""
+        """The end of the period the call is counted in, or ``REFUSED`` / ``STALE``.
+
+        The usual case, a wallet that pays for one subscription whose slot holds the current
+        period, takes a short path: one slot read and a few integer operations under the lock.
+        Anything else (a new period, a slot to claim, a wallet shared by subscriptions, a new
+        snapshot) takes the general one, which also prepares the short path for the next calls.
+        """
+        prepaid = sub.prepaid
+        hot = self.hot.get(sub.id)
+        if hot is None or hot.prepaid is not prepaid or not hot.start <= now < hot.end:
+            return self._admit_general(sub, now)
+        memory = self.memory
+        lock = self.lock
+        if not lock.acquire(True, LOCK_PATIENCE):
+            self._wait_for_lock()
+        try:
+            key_hi, key_lo, end, calls, previous, _, _ = SLOT.unpack_from(memory, hot.offset)
+            if key_hi != hot.key_hi or key_lo != hot.key_lo or end != hot.end:
+                del self.hot[sub.id]
+                fallback = True
+            else:
+                fallback = False
+                if calls < hot.stored:
+                    calls = hot.stored
+                if previous < hot.previous_stored:
+                    previous = hot.previous_stored
+                cost = hot.cost
+                counted = cost(calls)
+                held = counted - hot.settled_cost + hot.fee_due
+                if previous:
+                    held += cost(previous) - hot.previous_settled_cost
+                price = cost(calls + 1) - counted
+                available = hot.balance - held
+                if available < price:
+                    self.refused = (available, price)
+                    return REFUSED
+                HOT_COUNTS.pack_into(memory, hot.offset + COUNTS_AT, end, calls + 1, previous)
+                return hot.end  # == end
+        finally:
+            try:  # noqa: SIM105
+                lock.release()
+            except ValueError:
+                pass
+        assert fallback
+        return self._admit_general(sub, now)
+
+    def _admit_general(self, sub: SubscriptionEntry, now: float) -> float:
         prepaid = sub.prepaid
         assert prepaid is not None
         periods = periods_of(prepaid, now)
@@ -100,6 +170,7 @@ class WalletGuard:
                 return REFUSED
             state[1] = calls + 1
             self._write(sub, state)
+            self._prepare(sub, prepaid, periods)
             return end
         finally:
             try:  # noqa: SIM105
@@ -134,6 +205,30 @@ class WalletGuard:
                 self.lock.release()
             except ValueError:
                 pass
+
+    def _prepare(self, sub: SubscriptionEntry, prepaid: Prepaid, periods: tuple[float, float]) -> None:
+        """Make the short path ready for ``sub`` in this period, when it applies."""
+        place = self.places.get(sub.id)
+        if place is None or place.offset < 0 or len(prepaid.wallet.subscriptions) != 1:
+            self.hot.pop(sub.id, None)
+            return
+        end, previous_end = periods
+        tariff, settled = prepaid.tariff, prepaid.settled
+        self.hot[sub.id] = _Hot(
+            prepaid=prepaid,
+            start=previous_end,
+            end=end,
+            offset=place.offset,
+            key_hi=place.key_hi,
+            key_lo=place.key_lo,
+            stored=prepaid.stored.get(end, 0),
+            previous_stored=prepaid.stored.get(previous_end, 0),
+            cost=tariff.cost,
+            settled_cost=tariff.cost(settled.get(end, 0)),
+            previous_settled_cost=tariff.cost(settled.get(previous_end, 0)),
+            fee_due=prepaid.fee if prepaid.fee and end > prepaid.paid_until else 0,
+            balance=prepaid.wallet.balance,
+        )
 
     # the table -----------------------------------------------------------------------------------
     def _read(self, sub: SubscriptionEntry, periods: tuple[float, float]) -> list[float]:
