@@ -178,12 +178,13 @@ def write_results(result: dict[str, Any]) -> Path:
         f"# Prepaid against postpaid at the gateway, {result['date']}",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}, Python {m['python']}, {m['wrk']}. "
-        "wrk, the backend and both gateways share these cores.",
+        "wrk, the backend and the gateway share these cores.",
         "",
         f"One `tollway gateway` node ({s['tollway_workers']} workers, SQLite), two subscriptions of one "
         "API: POSTPAID, or PREPAID at 0.000001 USD a call with a wallet of 10^6 USD (every call priced "
-        f"and checked, none refused); each variant's calls carry its own application's token. {s['rounds']} round(s) of {s['duration_s']} s per "
-        "variant and load, the variants taking turns. Command: `.venv/bin/python -m bench.prepaid`.",
+        "and checked, none refused); each variant's calls carry its own application's token. "
+        f"{s['rounds']} round(s) of {s['duration_s']} s per variant and load, the variants taking turns. "
+        "Command: `.venv/bin/python -m bench.prepaid`.",
         "",
         "| variant | load | requests/s | p50 ms | p99 ms | rounds (requests/s / p99 ms) |",
         "|---|---|---:|---:|---:|---|",

@@ -188,6 +188,11 @@ CASES = [
         },
     ),
     Case("GET", f"{STORE}/subscriptions/{{sub}}", "subscriber", 200),
+    Case("GET", f"{STORE}/subscriptions/{{sub}}/spend-cap", "subscriber", 200),
+    Case(
+        "PUT", f"{STORE}/subscriptions/{{sub}}/spend-cap", "subscriber", 200, body=lambda w: {"amount": "5"}
+    ),
+    Case("DELETE", f"{STORE}/subscriptions/{{sub}}/spend-cap", "subscriber", 200),
     # Wallets: the tenant's (its admins share them), credits, and the subscriber's own.
     Case("GET", f"{ADMIN}/wallets", "admin", 200, kind="collection", shared=True),
     Case("GET", f"{ADMIN}/wallets", "admin", 200, params={"owner": "dev-a"}, kind="collection", shared=True),

@@ -95,6 +95,8 @@ def seed(http: httpx.Client, admin: Caller, subscriber: Caller) -> dict[str, str
         "policyId": policy["policyId"],
         "apiId": api["id"],
         "applicationId": app["applicationId"],
+        # A body that cannot be kept is refused before any look-up: no real subscription needed.
+        "subscriptionId": "any-subscription",
         "keyType": "PRODUCTION",
         "user_id": subscriber.user_id,
         "engineName": "ledger",

@@ -154,6 +154,8 @@ class Gateway:
         if why == UNAVAILABLE:
             return responses.WALLET_UNAVAILABLE
         available, price = self.wallets.refused
+        if prepaid.cap:
+            return responses.spend_cap_reached(sub.id, prepaid.wallet.currency, prepaid.wallet.balance, price)
         # A call that costs nothing is refused for the period's fee (FixedRate).
         return responses.payment_required(
             prepaid.wallet.currency, available, price, 0 if price else prepaid.fee

@@ -77,6 +77,7 @@ class _Hot:
     previous_settled_cost: int
     fee_due: int
     balance: int
+    count_previous: bool
 
 
 def periods_of(prepaid: Prepaid, now: float) -> tuple[float, float] | None:
@@ -130,7 +131,7 @@ class WalletGuard:
                 cost = hot.cost
                 counted = cost(calls)
                 held = counted - hot.settled_cost + hot.fee_due
-                if previous:
+                if previous and hot.count_previous:
                     held += cost(previous) - hot.previous_settled_cost
                 price = cost(calls + 1) - counted
                 available = hot.balance - held
@@ -228,6 +229,7 @@ class WalletGuard:
             previous_settled_cost=tariff.cost(settled.get(previous_end, 0)),
             fee_due=prepaid.fee if prepaid.fee and end > prepaid.paid_until else 0,
             balance=prepaid.wallet.balance,
+            count_previous=not prepaid.cap,
         )
 
     # the table -----------------------------------------------------------------------------------
@@ -302,7 +304,7 @@ def held_by(prepaid: Prepaid, end: float, calls: int, previous_end: float, previ
     taken yet) hold of its wallet beyond the balance, in pico-units."""
     tariff, settled = prepaid.tariff, prepaid.settled
     held = tariff.cost(calls) - tariff.cost(settled.get(end, 0))
-    if previous_calls:
+    if previous_calls and not prepaid.cap:
         held += tariff.cost(previous_calls) - tariff.cost(settled.get(previous_end, 0))
     if prepaid.fee and end > prepaid.paid_until:
         held += prepaid.fee

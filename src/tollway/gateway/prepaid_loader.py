@@ -8,6 +8,7 @@ wallet, the fee taken, and its wallet's balance (the last entry's running balanc
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ from tollway.models import (
     Application,
     MonSubscription,
     PolicyPriceTier,
+    SpendCap,
     Subscription,
     SubscriptionPolicy,
     Wallet,
@@ -47,7 +49,8 @@ def _tariff(policy: SubscriptionPolicy, tiers: list[PolicyPriceTier]) -> tuple[T
 
 
 def load_prepaid(conn: Connection, snap: Snapshot, now: datetime) -> None:
-    """Attach :class:`Prepaid` to the snapshot's subscriptions on PREPAID plans."""
+    """Attach :class:`Prepaid` to the snapshot's subscriptions on PREPAID plans, and to the
+    postpaid ones with a HARD spend cap (the cap stands for the balance, nothing is settled)."""
     session = Session(bind=conn)
     rows = session.execute(
         select(Subscription, Application.owner_id, SubscriptionPolicy)
@@ -55,36 +58,29 @@ def load_prepaid(conn: Connection, snap: Snapshot, now: datetime) -> None:
         .join(SubscriptionPolicy, SubscriptionPolicy.id == Subscription.policy_id)
         .where(SubscriptionPolicy.billing_mode == "PREPAID")
     ).all()
-    if not rows:
+    capped = session.execute(
+        select(Subscription, SpendCap.amount, SubscriptionPolicy)
+        .join(SpendCap, SpendCap.subscription_id == Subscription.id)
+        .join(SubscriptionPolicy, SubscriptionPolicy.id == Subscription.policy_id)
+        .where(
+            SpendCap.mode == "HARD",
+            SubscriptionPolicy.billing_mode != "PREPAID",
+            func.lower(SubscriptionPolicy.monetization_plan) == "dynamicrate",
+        )
+    ).all()
+    if not rows and not capped:
         return
-    ids = [sub.id for sub, _, _ in rows]
-    anchors: dict[str, tuple[datetime, str]] = {}
-    for mon in session.scalars(
-        select(MonSubscription)
-        .where(MonSubscription.subscription_id.in_(ids), MonSubscription.canceled_at.is_(None))
-        .order_by(MonSubscription.started_at)
-    ):
-        assert mon.subscription_id is not None
-        anchors[mon.subscription_id] = (mon.started_at, mon.billing_cycle)
+    anchors = _anchors(session, [row[0].id for row in rows] + [row[0].id for row in capped])
     wallets = _wallets(
         session, {(sub.tenant_id, owner, policy.currency or "") for sub, owner, policy in rows}
     )
-    entries = _entries(session, ids)
+    entries = _entries(session, [sub.id for sub, _, _ in rows])
     for sub, owner_id, policy in rows:
         entry = _entry_of(snap, sub)
         if entry is None:
             continue
-        anchor, cycle = anchors.get(sub.id, (sub.created_at, (policy.billing_cycle or "month").lower()))
-        current = period_at(anchor, cycle, now)
-        starts = [boundary(anchor, cycle, current.index + k) for k in range(-1, AHEAD + 1)]
-        end_of = {starts[k]: starts[k + 1].timestamp() for k in range(len(starts) - 1)}
-        previous, this = starts[0], starts[1]
-        stored = {
-            end_of[start]: usage_counts(session, [sub.id], start, min(end, now)).get(sub.id, (0, 0))[0]
-            for start, end in ((previous, this), (this, starts[2]))
-        }
+        ends, stored, end_of = _periods(session, sub, policy, anchors, now)
         settled, fee_periods = entries.get(sub.id, ({}, []))
-        paid_until = max((end_of[s] for s in fee_periods if s in end_of), default=0.0)
         tariff, fee = _tariff(policy, list(policy.tiers))
         currency = policy.currency or ""
         key = (sub.tenant_id, owner_id, currency)
@@ -95,12 +91,54 @@ def load_prepaid(conn: Connection, snap: Snapshot, now: datetime) -> None:
             wallet=wallet,
             tariff=tariff,
             fee=fee,
-            ends=tuple(s.timestamp() for s in starts[1:]),
+            ends=ends,
             settled={end_of[s]: n for s, n in settled.items() if s in end_of},
             stored=stored,
-            paid_until=paid_until,
+            paid_until=max((end_of[s] for s in fee_periods if s in end_of), default=0.0),
         )
         wallet.subscriptions.append(entry)
+    for sub, amount, policy in capped:
+        entry = _entry_of(snap, sub)
+        if entry is None:
+            continue
+        ends, stored, _ = _periods(session, sub, policy, anchors, now)
+        tariff, _ = _tariff(policy, list(policy.tiers))
+        cap = WalletState(f"cap:{sub.id}", policy.currency or "", pico(amount))
+        entry.prepaid = Prepaid(cap, tariff, 0, ends, {}, stored, math.inf, cap=True)
+        cap.subscriptions.append(entry)
+
+
+def _anchors(session: Session, ids: list[str]) -> dict[str, tuple[datetime, str]]:
+    """Where each subscription's billing periods start: its monetized start, as its invoices."""
+    anchors: dict[str, tuple[datetime, str]] = {}
+    for mon in session.scalars(
+        select(MonSubscription)
+        .where(MonSubscription.subscription_id.in_(ids), MonSubscription.canceled_at.is_(None))
+        .order_by(MonSubscription.started_at)
+    ):
+        assert mon.subscription_id is not None
+        anchors[mon.subscription_id] = (mon.started_at, mon.billing_cycle)
+    return anchors
+
+
+def _periods(
+    session: Session,
+    sub: Subscription,
+    policy: SubscriptionPolicy,
+    anchors: dict[str, tuple[datetime, str]],
+    now: datetime,
+) -> tuple[tuple[float, ...], dict[float, int], dict[datetime, float]]:
+    """The period ends from the previous period's, the calls stored in the previous and the
+    current period (by period end), and each period start's end."""
+    anchor, cycle = anchors.get(sub.id, (sub.created_at, (policy.billing_cycle or "month").lower()))
+    current = period_at(anchor, cycle, now)
+    starts = [boundary(anchor, cycle, current.index + k) for k in range(-1, AHEAD + 1)]
+    end_of = {starts[k]: starts[k + 1].timestamp() for k in range(len(starts) - 1)}
+    stored = {
+        end_of[start]: usage_counts(session, [sub.id], start, min(end, now)).get(sub.id, (0, 0))[0]
+        for start, end in ((starts[0], starts[1]), (starts[1], starts[2]))
+    }
+    return tuple(s.timestamp() for s in starts[1:]), stored, end_of
 
 
 def _entry_of(snap: Snapshot, sub: Subscription) -> SubscriptionEntry | None:

@@ -103,6 +103,16 @@ def payment_required(currency: str, available: int, price: int, fee: int) -> Ans
     )
 
 
+def spend_cap_reached(subscription_id: str, currency: str, cap: int, price: int) -> Answer:
+    """402: the call would take the period's spend past the subscription's HARD cap."""
+    return Answer(
+        402,
+        f"The subscription's spend cap of {_pico(cap)} {currency} for this billing period is reached "
+        f"(this call costs {_pico(price)} {currency}). Raise or remove the cap "
+        f"(PUT /api/am/store/v1/subscriptions/{subscription_id}/spend-cap) or wait for the next period.",
+    )
+
+
 WALLET_UNAVAILABLE = Answer(
     503, "The prepaid wallet cannot be checked: the shared counters are unreachable; try again shortly"
 )

@@ -136,6 +136,9 @@ class Prepaid:
     settled: dict[float, int]
     stored: dict[float, int]
     paid_until: float  # the fee is taken for every period that ends at or before this
+    # A postpaid subscription's HARD spend cap: ``wallet.balance`` is the cap, per period; the
+    # previous period's calls do not count against it.
+    cap: bool = False
 
 
 @dataclass(slots=True)

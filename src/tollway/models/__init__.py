@@ -23,6 +23,7 @@ from tollway.models.monetization import (
 )
 from tollway.models.oauth import OAuthClient, OAuthToken
 from tollway.models.policy import PolicyPriceTier, SubscriptionPolicy
+from tollway.models.spend_cap import SpendCap
 from tollway.models.tenant import DEFAULT_TENANT, Tenant, User, UserRole
 from tollway.models.usage import UsageEventRow, UsageRollup
 from tollway.models.wallet import Wallet, WalletEntry
@@ -50,6 +51,7 @@ __all__ = [
     "OAuthClient",
     "OAuthToken",
     "PolicyPriceTier",
+    "SpendCap",
     "Subscription",
     "SubscriptionPolicy",
     "Tenant",

@@ -152,3 +152,23 @@ class EntryList(ResponseBody):
     count: int
     list: list[EntryOut]
     pagination: Pagination
+
+
+class SpendCapIn(RequestBody):
+    """A spend cap for one billing period of a postpaid subscription."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"amount": "25.00", "mode": "HARD"}]})
+
+    amount: Amount
+    mode: Annotated[str, Choice("HARD", "SOFT")] = "HARD"
+
+
+class SpendCapOut(ResponseBody):
+    subscriptionId: str
+    amount: str | None  # None: no cap
+    mode: str | None
+    currency: str
+    spent: str  # the exact cost of the period's stored billable calls
+    periodStart: datetime
+    periodEnd: datetime
+    setBy: str | None

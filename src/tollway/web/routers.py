@@ -20,6 +20,7 @@ from tollway.publishing.endpoints import admin_router as usage_publishing
 from tollway.subscriptions.endpoints import publisher_router as api_subscriptions
 from tollway.subscriptions.endpoints import store_router as subscriptions
 from tollway.tenants.endpoints import router as tenants
+from tollway.wallets.cap_endpoints import router as spend_caps
 from tollway.wallets.endpoints import admin_router as wallets
 from tollway.wallets.endpoints import publisher_router as wallet_grants
 from tollway.wallets.endpoints import store_router as my_wallets
@@ -51,4 +52,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     wallets,
     wallet_grants,
     my_wallets,
+    spend_caps,
 )
