@@ -68,6 +68,7 @@ def test_create_a_commercial_dynamic_rate_plan(http: httpx.Client, admin: Caller
         "stopOnQuotaReach": True,
         "billingPlan": "COMMERCIAL",
         "billingMode": "POSTPAID",
+        "defaultSpendCap": None,
         "monetization": {
             "monetizationPlan": "DynamicRate",
             "properties": {

@@ -121,3 +121,46 @@ def test_caps_are_for_the_callers_own_postpaid_metered_subscriptions(
         assert expect(http.get(cap_url(metered), headers=subscriber.headers), 200)["amount"] is None
     finally:
         backend.stop()
+
+
+def test_a_plans_default_cap_holds_until_the_subscriber_sets_their_own(
+    http: httpx.Client, subscriber: Caller, runtime: Runtime
+) -> None:
+    backend = Backend().start()
+    try:
+        world = World(tenant_id=subscriber.tenant_id, owner_id=subscriber.user_id)
+        add_policy(runtime, world, "Capped", **POSTPAID, default_spend_cap=Decimal("0.0012"))
+        add_api(runtime, world, "shop", backend.url)
+        add_app(runtime, world, "capped")
+        sub = subscribe(runtime, world, "capped", "shop", "Capped")
+        shown = expect(http.get(cap_url(sub), headers=subscriber.headers), 200)
+        assert (shown["amount"], shown["mode"], shown["source"]) == ("0.0012", "HARD", "PLAN")
+        with (
+            GatewayThread(runtime) as gateway,
+            httpx.Client(headers=bearer(world.tokens["capped"])) as client,
+        ):
+            url = f"{gateway.url}/shop/1.0.0/status/200"
+            assert [client.get(url).status_code for _ in range(5)] == [200] * 3 + [402] * 2
+            own = expect(http.put(cap_url(sub), headers=subscriber.headers, json={"amount": "0.002"}), 200)
+            assert own["source"] == "SUBSCRIPTION"
+            wait_until(lambda: client.get(url).status_code == 200, 5, step=0.05)
+            assert [client.get(url).status_code for _ in range(3)] == [200, 402, 402]  # 5 in all
+    finally:
+        backend.stop()
+
+
+def test_a_default_cap_needs_a_postpaid_plan_with_a_price_per_call(http: httpx.Client, admin: Caller) -> None:
+    from tests.support.rest import ADMIN, commercial_plan
+
+    url = f"{ADMIN}/throttling/policies/subscription"
+    made = expect(
+        http.post(url, headers=admin.headers, json=commercial_plan("Capped", defaultSpendCap="25")), 201
+    )
+    assert made["defaultSpendCap"] == "25"
+    for name, changes in (
+        ("Prepaid", {"billingMode": "PREPAID", "defaultSpendCap": "25"}),
+        ("Zero", {"defaultSpendCap": "0"}),
+        ("Words", {"defaultSpendCap": "lots"}),
+    ):
+        answer = http.post(url, headers=admin.headers, json=commercial_plan(name, **changes))
+        assert answer.status_code == 400 and "defaultSpendCap" in answer.json()["description"], answer.text

@@ -12,7 +12,7 @@ import math
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from tollway.gateway.snapshot import Prepaid, Snapshot, SubscriptionEntry, Tariff, WalletState
@@ -58,12 +58,20 @@ def load_prepaid(conn: Connection, snap: Snapshot, now: datetime) -> None:
         .join(SubscriptionPolicy, SubscriptionPolicy.id == Subscription.policy_id)
         .where(SubscriptionPolicy.billing_mode == "PREPAID")
     ).all()
+    # The subscription's own HARD cap, else (none of its own) its plan's default cap.
     capped = session.execute(
-        select(Subscription, SpendCap.amount, SubscriptionPolicy)
-        .join(SpendCap, SpendCap.subscription_id == Subscription.id)
+        select(
+            Subscription,
+            func.coalesce(SpendCap.amount, SubscriptionPolicy.default_spend_cap),
+            SubscriptionPolicy,
+        )
         .join(SubscriptionPolicy, SubscriptionPolicy.id == Subscription.policy_id)
+        .outerjoin(SpendCap, SpendCap.subscription_id == Subscription.id)
         .where(
-            SpendCap.mode == "HARD",
+            or_(
+                SpendCap.mode == "HARD",
+                and_(SpendCap.subscription_id.is_(None), SubscriptionPolicy.default_spend_cap.is_not(None)),
+            ),
             SubscriptionPolicy.billing_mode != "PREPAID",
             func.lower(SubscriptionPolicy.monetization_plan) == "dynamicrate",
         )
@@ -103,7 +111,7 @@ def load_prepaid(conn: Connection, snap: Snapshot, now: datetime) -> None:
             continue
         ends, stored, _ = _periods(session, sub, policy, anchors, now)
         tariff, _ = _tariff(policy, list(policy.tiers))
-        cap = WalletState(f"cap:{sub.id}", policy.currency or "", pico(amount))
+        cap = WalletState(f"cap:{sub.id}", policy.currency or "", pico(Decimal(amount)))
         entry.prepaid = Prepaid(cap, tariff, 0, ends, {}, stored, math.inf, cap=True)
         cap.subscriptions.append(entry)
 

@@ -42,6 +42,9 @@ class SubscriptionPolicy(IdMixin, TimestampMixin, Base):
     tier_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # POSTPAID (invoiced after the period) | PREPAID (paid from the subscriber's wallet as used).
     billing_mode: Mapped[str] = mapped_column(String(16), default="POSTPAID", nullable=False)
+    # A HARD spend cap per billing period for subscriptions that set none of their own (postpaid,
+    # per-call plans; tollway.wallets.caps).
+    default_spend_cap: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
     # Extra monetization properties and custom attributes, kept as given.
     extra_properties: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict, nullable=False)
     custom_attributes: Mapped[list[dict[str, Any]]] = mapped_column(JSONText(), default=list, nullable=False)

@@ -68,6 +68,11 @@ def _price(text: str | None, field_name: str) -> Decimal | None:
         raise _bad(error) from None
 
 
+def optional_price(text: str | None, field_name: str) -> Decimal | None:
+    """A price given as text ("" or None: none), or a 400 naming ``field_name``."""
+    return _price(text, field_name)
+
+
 def _required_price(text: str, field_name: str) -> Decimal:
     price = _price(text, field_name)
     if price is None:

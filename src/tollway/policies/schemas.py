@@ -165,6 +165,9 @@ class PolicyIn(RequestBody):
     billingPlan: Annotated[str, Choice(*BILLING_PLANS)] = "FREE"
     # Tollway extension: PREPAID needs a monetized (COMMERCIAL) plan.
     billingMode: Annotated[str, Choice(*BILLING_MODES)] = "POSTPAID"
+    # Tollway extension: a HARD spend cap per billing period for each subscription that sets none
+    # itself (POSTPAID plans with a price per call; "" or absent = none).
+    defaultSpendCap: PriceText | None = None
     monetization: Monetization | None = None
     customAttributes: Annotated[list[CustomAttribute], Field(max_length=50)] = []
 
@@ -227,6 +230,7 @@ class PolicyOut(ResponseBody):
     stopOnQuotaReach: bool
     billingPlan: str
     billingMode: str
+    defaultSpendCap: str | None = None
     monetization: MonetizationOut | None
     customAttributes: list[CustomAttributeOut]
 

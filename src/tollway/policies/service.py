@@ -18,7 +18,7 @@ from tollway.errors import BadRequest, Conflict, NotFound
 from tollway.models import PolicyPriceTier, SubscriptionPolicy
 from tollway.models.changes import mark_gateway_config_changed
 from tollway.policies import repository
-from tollway.policies.pricing_input import PolicyPricing, price_text, pricing_from, tier_texts
+from tollway.policies.pricing_input import PolicyPricing, optional_price, price_text, pricing_from, tier_texts
 from tollway.policies.schemas import (
     BandwidthLimitOut,
     CustomAttributeOut,
@@ -149,6 +149,14 @@ def _checked(body: PolicyIn) -> PolicyPricing:
             "'billingMode': a PREPAID plan is paid from the subscriber's wallet, so it needs a price"
             " (billingPlan COMMERCIAL with a FixedRate or DynamicRate monetization)"
         )
+    cap = optional_price(body.defaultSpendCap, "defaultSpendCap")
+    if cap is not None and (
+        body.billingMode == "PREPAID" or pricing.monetization_plan != "DynamicRate" or not cap
+    ):
+        raise BadRequest(
+            "'defaultSpendCap': a spend cap needs a POSTPAID plan with a price per call (DynamicRate),"
+            " and must be greater than 0"
+        )
     return pricing
 
 
@@ -173,6 +181,7 @@ def _apply(policy: SubscriptionPolicy, body: PolicyIn, pricing: PolicyPricing) -
     policy.stop_on_quota_reach = body.stopOnQuotaReach
     policy.billing_plan = body.billingPlan
     policy.billing_mode = body.billingMode
+    policy.default_spend_cap = optional_price(body.defaultSpendCap, "defaultSpendCap")
     policy.monetization_plan = pricing.monetization_plan
     policy.fixed_price = pricing.fixed_price
     policy.price_per_request = pricing.price_per_request
@@ -231,6 +240,7 @@ def policy_out(policy: SubscriptionPolicy) -> PolicyOut:
         stopOnQuotaReach=policy.stop_on_quota_reach,
         billingPlan=policy.billing_plan,
         billingMode=policy.billing_mode,
+        defaultSpendCap=price_text(policy.default_spend_cap),
         monetization=monetization_out(policy),
         customAttributes=[
             CustomAttributeOut(name=str(a["name"]), value=str(a["value"])) for a in policy.custom_attributes

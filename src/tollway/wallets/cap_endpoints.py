@@ -21,16 +21,18 @@ SubscriptionId = Annotated[str, Path(max_length=64)]
 
 
 def cap_out(found: caps.CapView) -> SpendCapOut:
-    cap = found.cap
+    cap, default = found.cap, found.plan_default
+    amount = cap.amount if cap is not None else default
     return SpendCapOut(
         subscriptionId=found.subscription.id,
-        amount=money_text(cap.amount, found.currency) if cap is not None else None,
-        mode=cap.mode if cap is not None else None,
+        amount=money_text(amount, found.currency) if amount is not None else None,
+        mode=cap.mode if cap is not None else ("HARD" if default is not None else None),
         currency=found.currency,
         spent=money_text(found.spent, found.currency),
         periodStart=found.period.start,
         periodEnd=found.period.end,
         setBy=cap.set_by if cap is not None else None,
+        source="SUBSCRIPTION" if cap is not None else ("PLAN" if default is not None else None),
     )
 
 

@@ -38,6 +38,7 @@ class CapView:
     currency: str
     spent: Decimal
     period: Period
+    plan_default: Decimal | None  # the plan's default cap, which applies while ``cap`` is None
 
 
 def owned_subscription(session: Session, caller: Principal, subscription_id: str) -> Subscription:
@@ -85,7 +86,7 @@ def view(session: Session, caller: Principal, subscription_id: str, now: datetim
     sub = owned_subscription(session, caller, subscription_id)
     policy, plan = capped_pricing(session, sub)
     cost, period = spent(session, sub, policy, plan, now or datetime.now(UTC))
-    return CapView(sub, session.get(SpendCap, sub.id), plan.currency, cost, period)
+    return CapView(sub, session.get(SpendCap, sub.id), plan.currency, cost, period, policy.default_spend_cap)
 
 
 def set_cap(
@@ -108,14 +109,16 @@ def set_cap(
     session.add(cap)
     session.flush()
     mark_gateway_config_changed(session)
-    return CapView(current.subscription, cap, current.currency, current.spent, current.period)
+    return CapView(
+        current.subscription, cap, current.currency, current.spent, current.period, current.plan_default
+    )
 
 
 def remove_cap(session: Session, caller: Principal, subscription_id: str) -> None:
     sub = owned_subscription(session, caller, subscription_id)
     cap = session.get(SpendCap, sub.id)
     if cap is None:
-        raise NotFound(f"subscription {subscription_id!r} has no spend cap")
+        raise NotFound(f"subscription {subscription_id!r} has no spend cap of its own")
     session.delete(cap)
     session.flush()
     mark_gateway_config_changed(session)

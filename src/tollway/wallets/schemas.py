@@ -172,3 +172,5 @@ class SpendCapOut(ResponseBody):
     periodStart: datetime
     periodEnd: datetime
     setBy: str | None
+    # SUBSCRIPTION: the subscriber's own cap; PLAN: the business plan's default (HARD); None: no cap.
+    source: str | None

@@ -1,4 +1,4 @@
-"""Spend caps on postpaid subscriptions
+"""Spend caps on postpaid subscriptions, and a business plan's default cap
 
 Revision ID: 0005
 Revises: 0004
@@ -19,6 +19,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("subscription_policies") as batch:
+        batch.add_column(sa.Column("default_spend_cap", tollway.db.types.Money(), nullable=True))
     op.create_table(
         "spend_caps",
         sa.Column("subscription_id", sa.String(length=36), nullable=False),
@@ -39,3 +41,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("spend_caps")
+    with op.batch_alter_table("subscription_policies") as batch:
+        batch.drop_column("default_spend_cap")
