@@ -28,11 +28,11 @@ Rules every engine follows (docs/billing-engines.md explains them with an exampl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -363,3 +363,57 @@ class WebhookReceiver(Protocol):
     ) -> str:
         """Apply the event; answers what was done (for the response and the logs)."""
         ...
+
+
+# --------------------------------------------------------------------------- prepaid top-ups
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpRequest:
+    """A subscriber buying prepaid credit for their wallet in ``currency``."""
+
+    owner_id: str  # the wallet's owner (a user id)
+    owner_email: str | None
+    currency: str
+    amount: Decimal
+    success_url: str
+    cancel_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpCheckout:
+    """Where the subscriber pays (a hosted payment page)."""
+
+    session_id: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpPaid:
+    """A top-up the engine's service confirmed as paid; ``reference`` is unique per payment."""
+
+    reference: str
+    tenant_id: str
+    owner_id: str
+    currency: str
+    amount: Decimal
+
+
+TopUpPaidHandler = Callable[[Session, TopUpPaid], None]
+
+
+class TopUpSeller(Protocol):
+    """An engine that takes payments for prepaid credit (Stripe: Checkout Sessions in payment mode).
+
+    ``on_top_up_paid`` is set by :func:`tollway.wiring.create_runtime`: the engine calls it, in the
+    webhook's transaction, once its service says a top-up is paid.
+    """
+
+    on_top_up_paid: TopUpPaidHandler
+
+    def create_top_up(self, call: EngineCall, request: TopUpRequest) -> TopUpCheckout: ...
+
+
+def top_up_seller(engine: object) -> TopUpSeller | None:
+    """``engine`` as a :class:`TopUpSeller`, or None when it takes no payments (the ledger)."""
+    return cast(TopUpSeller, engine) if callable(getattr(engine, "create_top_up", None)) else None

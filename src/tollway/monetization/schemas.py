@@ -24,3 +24,29 @@ class MonetizationOut(ResponseBody):
 
     enabled: bool
     properties: dict[str, str]
+
+
+ReturnUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=1024, pattern=r"^https?://[^\s]+$"),
+    Field(description="an http(s) URL the payment page sends the subscriber back to"),
+]
+
+
+class TopUpIn(RequestBody):
+    """Buy prepaid credit: the answer's ``checkoutUrl`` is the payment page."""
+
+    amount: Annotated[
+        str,
+        StringConstraints(pattern=r"^[0-9]{1,13}(\.[0-9]{1,12})?$"),
+        Field(description="a decimal string greater than 0, in whole minor units of the currency"),
+    ]
+    successUrl: ReturnUrl | None = None  # default: the developer portal's Wallet page
+    cancelUrl: ReturnUrl | None = None
+
+
+class TopUpOut(ResponseBody):
+    sessionId: str
+    checkoutUrl: str
+    currency: str
+    amount: str

@@ -13,6 +13,7 @@ reveal another's.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from tollway.billing.contract import TopUpPaid
 from tollway.errors import BadRequest, Conflict, Forbidden, NotFound
 from tollway.identity.principal import Principal, qualified_username
 from tollway.identity.repository import user_by_name
@@ -33,6 +35,8 @@ from tollway.pricing.encoding import price_text
 from tollway.pricing.prices import PricingError, parse_price
 from tollway.wallets import entries
 from tollway.wallets.schemas import CREDIT_KINDS, GRANT, EntryOut, GrantIn, WalletOut
+
+log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
 ACTOR_MAX = 255  # wallet_entries.actor
@@ -388,3 +392,21 @@ def _hold_wallet(session: Session, wallet: Wallet) -> None:
         update(Wallet).where(Wallet.id == wallet.id).values(currency=Wallet.currency),
         execution_options={"synchronize_session": False},
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Top-ups paid through the billing engine
+
+
+def record_top_up(session: Session, paid: TopUpPaid) -> None:
+    """Credit a top-up the engine confirmed as paid; a second report of it changes nothing."""
+    owner = session.get(User, paid.owner_id)
+    if owner is None or owner.tenant_id != paid.tenant_id:
+        log.warning("a paid top-up (%s) names no user of its tenant: not credited", paid.reference)
+        return
+    _hold(session, owner)
+    if entries.by_reference(session, paid.reference, latest=True) is not None:
+        return
+    wallet = entries.wallet_for(session, paid.tenant_id, owner.id, paid.currency)
+    reason = "paid through Stripe Checkout"
+    entries.append(session, wallet, "top_up", paid.amount, reason=reason, reference=paid.reference)

@@ -13,6 +13,7 @@ from tollway.identity.signup_endpoints import router as sign_up
 from tollway.invoicing.endpoints import publisher_router as revenue
 from tollway.invoicing.endpoints import store_router as invoices
 from tollway.monetization.endpoints import publisher_router as monetization
+from tollway.monetization.top_ups import router as top_ups
 from tollway.monetization.webhooks import router as engine_webhooks
 from tollway.policies.endpoints import router as policies
 from tollway.portals import admin, devportal, publisher, signin
@@ -53,4 +54,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     wallet_grants,
     my_wallets,
     spend_caps,
+    top_ups,
 )

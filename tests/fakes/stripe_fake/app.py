@@ -19,6 +19,7 @@ from typing import Any
 import stripe
 import stripe.params as p
 import stripe.params.billing as pb
+import stripe.params.checkout as pc
 from stripe.params.v2.billing import (
     MeterEventCreateParams as V2MeterEventCreateParams,
 )
@@ -27,7 +28,7 @@ from stripe.params.v2.billing import (
     MeterEventStreamCreateParams,
 )
 
-from . import accounts, billing, catalog, customers, metering
+from . import accounts, billing, catalog, checkout, customers, metering
 from .encoding import parse_form
 from .errors import StripeError, mask_key
 from .ids import new_id
@@ -185,6 +186,8 @@ class StripeApi:
             ),
             _route("POST", "/v1/invoices/{id}/pay", p.InvoicePayParams, b.pay_invoice),
             _route("POST", "/v1/invoices/{id}/void", p.InvoiceVoidInvoiceParams, b.void_invoice),
+            _route("POST", "/v1/checkout/sessions", pc.SessionCreateParams, checkout.create_session),
+            _route("GET", "/v1/checkout/sessions/{id}", pc.SessionRetrieveParams, checkout.retrieve_session),
             _route("GET", "/v1/account", p.AccountRetrieveCurrentParams, a.retrieve_current),
             _route("GET", "/v1/accounts/{id}", p.AccountRetrieveParams, a.make_retrieve(self.accounts)),
         ]

@@ -11,7 +11,7 @@ from typing import Any
 
 import stripe
 
-from . import webhooks
+from . import checkout, webhooks
 from .app import Fault, RecordedRequest, StripeApi, default_api_version, wall_clock
 from .state import Obj
 
@@ -191,6 +191,12 @@ class StripeFake:
             self._api.faults.append(
                 Fault(n, status, path_prefix, method.upper() if method else None, should_retry, applied)
             )
+
+    def complete_checkout_session(self, account: str, session_id: str) -> dict[str, Any]:
+        """The customer pays on the hosted page: the session is ``complete`` and ``paid``; returns it
+        (the ``data.object`` of the ``checkout.session.completed`` event Stripe then sends)."""
+        with self._api.lock:
+            return checkout.complete(self._api.accounts[account].checkout_sessions, session_id, self.now())
 
     def set_subscription_status(self, account: str, subscription_id: str, status: str) -> None:
         """Put a subscription in ``status``, as Stripe's dunning does when payments fail.

@@ -50,6 +50,7 @@ class AccountState:
     deleted_customers: set[str] = field(default_factory=set)
     subscriptions: dict[str, Obj] = field(default_factory=dict)  # internal records, rendered on read
     invoices: dict[str, Obj] = field(default_factory=dict)
+    checkout_sessions: dict[str, Obj] = field(default_factory=dict)
     invoice_sources: dict[str, Obj] = field(default_factory=dict)  # how to rebuild a draft's lines
     meter_events: list[MeterEventRecord] = field(default_factory=list)
     identifiers: dict[str, MeterEventRecord] = field(default_factory=dict)

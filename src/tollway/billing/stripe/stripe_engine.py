@@ -56,6 +56,10 @@ from tollway.billing.contract import (
     TenantContext,
     TierPlan,
     TierSpec,
+    TopUpCheckout,
+    TopUpPaid,
+    TopUpPaidHandler,
+    TopUpRequest,
     UsageRecord,
 )
 from tollway.billing.stripe.catalog import Catalog, Undo, v1
@@ -70,6 +74,7 @@ from tollway.billing.stripe.facts import LIVE, FactsCache, SubscriptionFacts, re
 from tollway.billing.stripe.invoicing import Invoices, nothing_billed, to_engine_invoice
 from tollway.billing.stripe.mapping import fingerprint, moment, price_params, stamp
 from tollway.billing.stripe.retry import RetryPolicy
+from tollway.billing.stripe.top_ups import checkout_params, paid_top_up
 from tollway.billing.stripe.usage import UsageSender, meter_events
 from tollway.billing.stripe.webhooks import process, signing_secrets, verify
 from tollway.billing.stripe.wire import Wire, answer_lost, derive, replayed, translate
@@ -141,6 +146,7 @@ class StripeEngine:
         self.facts = FactsCache(self.catalog)
         self.invoices = Invoices(self.catalog)
         self.usage = UsageSender(self.wire, self.clients)
+        self.on_top_up_paid: TopUpPaidHandler = _no_wallets
 
     # ----- where requests go -------------------------------------------------------------------
 
@@ -622,8 +628,34 @@ class StripeEngine:
             raise BadRequest(f"'MonetizationInfo.{WEBHOOK_SECRET}': tenant {tenant.domain} has not set it")
         return process(session, self, tenant, verify(payload, headers.get("stripe-signature"), secrets))
 
+    # ----- prepaid top-ups (platform account; tollway.billing.stripe.top_ups) -----------------
+
+    def create_top_up(self, call: EngineCall, request: TopUpRequest) -> TopUpCheckout:
+        params = checkout_params(request, call.tenant.id)
+        target = self.platform(call.tenant)
+        session = self.wire.send(
+            "create a Checkout Session",
+            target,
+            lambda: v1(target).checkout.sessions.create(params, target.options(call.key)),
+        )
+        return TopUpCheckout(session_id=str(session["id"]), url=str(session["url"]))
+
+    def paid_top_up(self, tenant: TenantContext, session_id: str) -> TopUpPaid | None:
+        """The top-up a Checkout Session pays for, as Stripe has the session now."""
+        target = self.platform(tenant)
+        found = self.wire.maybe(
+            "read a Checkout Session",
+            target,
+            lambda: v1(target).checkout.sessions.retrieve(session_id, None, target.options()),
+        )
+        return None if found is None else paid_top_up(found, tenant.id)
+
     def close(self) -> None:
         self.clients.close()
+
+
+def _no_wallets(session: Session, paid: TopUpPaid) -> None:
+    raise EngineError(f"a top-up was paid ({paid.reference}) but no wallet service is installed")
 
 
 def facts_of(engine: StripeEngine, tenant: TenantContext, subscription: SubscriptionRef) -> SubscriptionFacts:

@@ -13,6 +13,8 @@ Effects, on the Tollway subscription behind the Stripe subscription (found throu
   ``past_due`` or ``unpaid``;
 * ``invoice.paid``, ``invoice.payment_succeeded`` -> UNBLOCKED, if Tollway blocked it for payment
   (never one a publisher blocked by hand) and the subscription is no longer delinquent;
+* ``checkout.session.completed`` (a prepaid top-up, ``tollway.billing.stripe.top_ups``) -> the
+  wallet is credited once the session, read from Stripe, is paid for the amount asked;
 * ``customer.subscription.deleted`` (Stripe ended a subscription Tollway did not end) -> the
   monetized subscription is marked canceled at Stripe's end time, and the Tollway subscription is
   BLOCKED with reason ``billing_canceled``: its calls can no longer be billed (subscribing again
@@ -35,8 +37,9 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tollway.billing.contract import TenantContext
+from tollway.billing.contract import TenantContext, TopUpPaid, TopUpPaidHandler
 from tollway.billing.stripe.mapping import moment
+from tollway.billing.stripe.top_ups import COMPLETED
 from tollway.db.base import utcnow
 from tollway.errors import BadRequest
 from tollway.models import MonSubscription, Subscription
@@ -160,10 +163,16 @@ class StripeState(Protocol):
 
     def invoice_status(self, tenant: TenantContext, account: str | None, invoice_id: str) -> str | None: ...
 
+    def paid_top_up(self, tenant: TenantContext, session_id: str) -> TopUpPaid | None: ...
+
+    on_top_up_paid: TopUpPaidHandler
+
 
 def process(session: Session, engine: StripeState, tenant: TenantContext, event: Mapping[str, Any]) -> str:
     """Apply one verified event; answers what was done (for the response and the logs)."""
     event_type = str(event.get("type") or "")
+    if event_type == COMPLETED and not event.get("account"):
+        return _top_up(session, engine, tenant, event["data"].get("object") or {})
     if event_type not in HANDLED:
         return "ignored: not an event Tollway acts on"
     obj = event["data"].get("object") or {}
@@ -197,3 +206,15 @@ def process(session: Session, engine: StripeState, tenant: TenantContext, event:
     if status in DELINQUENT:
         return f"unchanged: the subscription is still {status}"
     return _unblock(session, subscription)
+
+
+def _top_up(session: Session, engine: StripeState, tenant: TenantContext, obj: Mapping[str, Any]) -> str:
+    """A Checkout Session completed: credit the wallet if Stripe says it is paid (once: by reference)."""
+    session_id = _id(obj.get("id"))
+    if session_id is None:
+        return "ignored: no Checkout Session id"
+    paid = engine.paid_top_up(tenant, session_id)
+    if paid is None:
+        return "ignored: not a paid Tollway top-up"
+    engine.on_top_up_paid(session, paid)
+    return f"credited: {paid.amount} {paid.currency} ({paid.reference})"

@@ -1,0 +1,78 @@
+"""Developer portal REST: POST /wallets/{currency}/top-ups, buying prepaid credit.
+
+With an engine that takes payments (Stripe: a Checkout Session, ``tollway.billing.stripe.top_ups``)
+the answer is the payment page's URL; the wallet is credited when the engine confirms the payment
+(its webhook), once. The ledger engine takes no payments: an admin records them
+(``POST /api/am/admin/v1/wallets/credits`` with kind ``TOP_UP``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from tollway.billing.contract import TopUpRequest, top_up_seller
+from tollway.errors import BadRequest
+from tollway.identity.principal import Principal, requires
+from tollway.models import User
+from tollway.monetization.schemas import TopUpIn, TopUpOut
+from tollway.monetization.service import MonetizationService
+from tollway.rest.deps import CurrentRuntime, DbSession
+from tollway.rest.prefixes import STORE
+from tollway.rest.responses import ERRORS
+from tollway.wallets.service import currency_of, money_text, parse_amount, user_of
+
+router = APIRouter(prefix=STORE + "/wallets", tags=["Wallets"], responses=ERRORS)
+
+Subscriber = Annotated[Principal, Depends(requires("apim:subscribe"))]
+WALLET_PAGE = "/devportal/wallets"
+
+
+@router.post(
+    "/{currency}/top-ups",
+    response_model=TopUpOut,
+    status_code=201,
+    summary="Buy prepaid credit (payment page)",
+)
+def create_top_up(
+    body: TopUpIn,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    runtime: CurrentRuntime,
+    caller: Subscriber,
+    currency: Annotated[str, Path(max_length=3)],
+) -> TopUpOut:
+    owner_id = user_of(caller)
+    code = currency_of(currency)
+    amount = parse_amount(body.amount, "amount", signed=False)
+    svc = MonetizationService(runtime)
+    seller = top_up_seller(svc.engine)
+    if seller is None:
+        raise BadRequest(
+            f"'currency': the billing engine ({svc.engine.name}) takes no payments: ask the API provider "
+            "to record yours (an admin credits the wallet)"
+        )
+    owner = session.get(User, owner_id)
+    back = str(request.base_url).rstrip("/") + WALLET_PAGE
+    top_up = TopUpRequest(
+        owner_id=owner_id,
+        owner_email=owner.email if owner is not None else None,
+        currency=code,
+        amount=amount,
+        success_url=body.successUrl or f"{back}?top-up=paid",
+        cancel_url=body.cancelUrl or f"{back}?top-up=canceled",
+    )
+    with svc.engine_errors():
+        checkout = seller.create_top_up(
+            svc.call(session, caller.tenant_id, f"topup:{uuid.uuid4().hex}"), top_up
+        )
+    response.headers["Location"] = checkout.url
+    return TopUpOut(
+        sessionId=checkout.session_id,
+        checkoutUrl=checkout.url,
+        currency=code,
+        amount=money_text(amount, code),
+    )
