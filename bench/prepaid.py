@@ -39,7 +39,7 @@ from bench.gateway.run import (
     wait_port,
     wrk,
 )
-from bench.redis_limits import CONNECTIONS, _rounded, _show
+from bench.redis_limits import CONNECTIONS, _rounded, _show, load_table
 
 VARIANTS = ("postpaid", "prepaid")
 
@@ -186,17 +186,8 @@ def write_results(result: dict[str, Any]) -> Path:
         f"{s['rounds']} round(s) of {s['duration_s']} s per variant and load, the variants taking turns. "
         "Command: `.venv/bin/python -m bench.prepaid`.",
         "",
-        "| variant | load | requests/s | p50 ms | p99 ms | rounds (requests/s / p99 ms) |",
-        "|---|---|---:|---:|---:|---|",
+        *load_table(result, VARIANTS),
     ]
-    for load, key in (("full (wrk -t2 -c32)", "full_load"), (s["moderate_load"], "moderate_load")):
-        for variant in VARIANTS:
-            row = result[key][variant]
-            rounds = ", ".join(
-                f"{rps:.0f} / {p99}" for rps, p99 in zip(row["rounds_rps"], row["rounds_p99_ms"], strict=True)
-            )
-            figures = f"{row['rps']:.0f} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f}"
-            lines.append(f"| {variant} | {load} | {figures} | {rounds} |")
     lines += [
         "",
         f"Throughput prepaid / postpaid: **{result['throughput_ratio_prepaid_to_postpaid']}** "

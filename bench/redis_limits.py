@@ -225,6 +225,24 @@ def run(duration: int, workers: int, rounds: int) -> dict[str, Any]:
     }
 
 
+def load_table(result: dict[str, Any], variants: tuple[str, ...]) -> list[str]:
+    """The markdown table of each variant at full and at the moderate load, with every round."""
+    lines = [
+        "| variant | load | requests/s | p50 ms | p99 ms | rounds (requests/s / p99 ms) |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    moderate = result["settings"]["moderate_load"]
+    for load, key in (("full (wrk -t2 -c32)", "full_load"), (moderate, "moderate_load")):
+        for variant in variants:
+            row = result[key][variant]
+            rounds = ", ".join(
+                f"{rps:.0f} / {p99}" for rps, p99 in zip(row["rounds_rps"], row["rounds_p99_ms"], strict=True)
+            )
+            figures = f"{row['rps']:.0f} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f}"
+            lines.append(f"| {variant} | {load} | {figures} | {rounds} |")
+    return lines
+
+
 def write_results(result: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     day = result["date"][:10]
@@ -240,17 +258,8 @@ def write_results(result: dict[str, Any]) -> Path:
         '`[gateway] limits = "local"` and `"redis"`; plan: ' + s["plan"] + ". "
         f"{s['rounds']} round(s) of {s['duration_s']} s per variant and load, the variants taking turns.",
         "",
-        "| variant | load | requests/s | p50 ms | p99 ms | rounds (requests/s / p99 ms) |",
-        "|---|---|---:|---:|---:|---|",
+        *load_table(result, VARIANTS),
     ]
-    for load, key in (("full (wrk -t2 -c32)", "full_load"), (s["moderate_load"], "moderate_load")):
-        for variant in VARIANTS:
-            row = result[key][variant]
-            rounds = ", ".join(
-                f"{rps:.0f} / {p99}" for rps, p99 in zip(row["rounds_rps"], row["rounds_p99_ms"], strict=True)
-            )
-            figures = f"{row['rps']:.0f} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f}"
-            lines.append(f"| {variant} | {load} | {figures} | {rounds} |")
     ratio = result["throughput_ratio_redis_to_local"]
     lines += [
         "",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from tollway.invoicing.maintenance import run_maintenance
@@ -62,13 +63,16 @@ def _maintain_once(svc: MonetizationService) -> None:
         )
 
 
-async def _publish_loop(svc: MonetizationService, interval: int) -> None:
+async def _repeat(
+    svc: MonetizationService, interval: float, work: Callable[[MonetizationService], None], what: str
+) -> None:
+    """``work`` in a worker thread every ``interval`` seconds; a failure is logged, the next run comes."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await asyncio.to_thread(_publish_once, svc)
+            await asyncio.to_thread(work, svc)
         except Exception:
-            log.exception("scheduled usage publishing failed")
+            log.exception("%s failed", what)
 
 
 def _settle_once(svc: MonetizationService) -> None:
@@ -80,15 +84,6 @@ def _settle_once(svc: MonetizationService) -> None:
         log.info("prepaid credits expired: %d", expired)
     if result.fees or result.fees_unpaid:
         log.info("prepaid fees: %d taken, %d the wallets cannot pay yet", result.fees, result.fees_unpaid)
-
-
-async def _settle_loop(svc: MonetizationService, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await asyncio.to_thread(_settle_once, svc)
-        except Exception:
-            log.exception("prepaid settlement failed")
 
 
 async def _maintenance_loop(svc: MonetizationService, interval: int, wake: asyncio.Event) -> None:
@@ -118,10 +113,13 @@ async def run_scheduler(runtime: Runtime) -> None:
     runtime.wake_scheduler = wake_soon
     tasks = [
         asyncio.create_task(_maintenance_loop(svc, settings.finalize_interval, wake)),
-        asyncio.create_task(_settle_loop(svc, settings.prepaid_settle_interval)),
+        asyncio.create_task(
+            _repeat(svc, settings.prepaid_settle_interval, _settle_once, "prepaid settlement")
+        ),
     ]
     if settings.publish_interval > 0:
-        tasks.append(asyncio.create_task(_publish_loop(svc, settings.publish_interval)))
+        publishing = _repeat(svc, settings.publish_interval, _publish_once, "scheduled usage publishing")
+        tasks.append(asyncio.create_task(publishing))
     try:
         await asyncio.gather(*tasks)
     finally:
