@@ -14,7 +14,7 @@ import pytest
 
 from tests.gateway.redis_support import RedisServer
 from tests.gateway.support import Backend, World, bearer, wait_until
-from tests.gateway.test_prepaid import NOW, PICO, prepaid_sub, prepaid_world
+from tests.gateway.test_prepaid import NOW, PICO, prepaid_sub, prepaid_world, settle_when_stored
 from tests.gateway.test_redis_limits import Nodes, redis_config
 from tollway.gateway.limits import PENDING, UNAVAILABLE
 from tollway.gateway.prepaid import REFUSED
@@ -164,6 +164,7 @@ def test_two_gateway_nodes_on_redis_admit_exactly_what_one_wallet_pays_for(
         wait_until(both_refuse, 10, step=0.3)
         assert statuses[200] == 625 and set(statuses) == {200, 402}
         assert backend.sent[200] == 625
+        settle_when_stored(runtime, world, Decimal(0))  # the wallet paid 625 calls: 0.25, not a cent more
         redis_server.kill()
         assert gateways.call(0, world.tokens["payer"]).status_code in (402, 503)
         redis_server.start()
