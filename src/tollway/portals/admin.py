@@ -1,7 +1,8 @@
-"""The admin portal: business plans, tenant monetization settings, usage publishing."""
+"""The admin portal: business plans, prepaid wallets and credits, monetization settings, usage publishing."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from tollway.billing.attributes import tenant_keys
 from tollway.errors import BadRequest, TollwayError
 from tollway.portals import services
-from tollway.portals.forms import FormReader, humanize, strip_none
+from tollway.portals.forms import FormReader, field_errors, humanize, strip_none
 from tollway.portals.web import AdminUser, Form, PortalContext, PortalRoute, add_not_found_page, error_message
 
 router = APIRouter(prefix="/admin", route_class=PortalRoute, include_in_schema=False)
@@ -25,6 +26,15 @@ TIME_UNITS = [
     ("month", "Month"),
     ("year", "Year"),
 ]
+CREDIT_KINDS = {"GRANT": "Grant", "TOP_UP": "Top-up (payment received)", "ADJUSTMENT": "Adjustment"}
+CREDIT_LABELS = {
+    "owner": "Owner",
+    "currency": "Currency",
+    "amount": "Amount",
+    "kind": "Kind",
+    "reason": "Reason",
+    "expiresAt": "Expiry date",
+}
 BLANK_TIER_ROWS = 2
 TIER_FIELDS = ("tierUpTo", "tierUnitPrice", "tierFlatAmount")
 PLAN_LABELS = {
@@ -279,6 +289,77 @@ def _form_values(form: FormData) -> dict[str, Any]:
 def _with_blank_tiers(values: dict[str, Any]) -> dict[str, Any]:
     values["tiers"] = list(values.get("tiers") or []) + [("", "", "")] * BLANK_TIER_ROWS
     return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Prepaid wallets: the tenant's wallets and credits
+
+
+@router.get("/wallets")
+def wallets(ctx: PortalContext = AdminUser) -> Response:
+    with ctx.unit_of_work() as db:
+        listed = services.tenant_wallets(db, ctx.principal)
+    return ctx.render("admin/wallets.html", title="Wallets", wallets=listed)
+
+
+@router.get("/wallets/credit")
+def credit_form(ctx: PortalContext = AdminUser) -> Response:
+    query = ctx.request.query_params
+    values = {"owner": query.get("owner", ""), "currency": query.get("currency", "")}
+    return _credit_form(ctx, values)
+
+
+@router.post("/wallets/credit")
+def credit_wallet(ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    f = FormReader(form)
+    values = {name: f.text(name) for name in (*CREDIT_LABELS, "reference")}
+    try:
+        fields = {name: value or None for name, value in values.items()}
+        fields["expiresAt"] = services.expiry_of(values["expiresAt"])
+        with ctx.unit_of_work() as db:
+            made = services.credit(db, ctx.principal, fields)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        return _credit_form(ctx, values, refusal=error_message(exc))
+    entry, wallet = made["entry"], made["wallet"]
+    currency = wallet["currency"]
+    if made["created"]:
+        kind = entry["kind"].replace("_", "-").lower()
+        note = f"{entry['amount']} {currency} ({kind}) was credited to {wallet['owner']}."
+    else:
+        note = "This credit was already recorded (the form was sent twice); nothing changed."
+    flash = f"{note} The new balance is {wallet['balance']} {currency}."
+    return ctx.redirect(f"/admin/wallets/{wallet['walletId']}", flash=flash)
+
+
+@router.get("/wallets/{wallet_id}")
+def wallet(wallet_id: str, ctx: PortalContext = AdminUser) -> Response:
+    with ctx.unit_of_work() as db:
+        found = services.tenant_wallet(db, ctx.principal, wallet_id)
+    title = f"{found['owner']}'s {found['currency']} wallet"
+    return ctx.render("admin/wallet.html", title=title, wallet=found)
+
+
+def _credit_form(ctx: PortalContext, values: dict[str, str], refusal: str | None = None) -> Response:
+    """The credit form; a refusal is shown under the fields it names (the service's 'field': words)."""
+    values.setdefault("reference", "")
+    if not values["reference"]:
+        # The same form sent twice (a double click, a reload) credits once: see wallets.service.credit.
+        values["reference"] = f"portal:{uuid.uuid4().hex}"
+    errors, error = field_errors(refusal, CREDIT_LABELS) if refusal else ({}, None)
+    if errors and not error:
+        marked = "field" if len(errors) == 1 else "fields"
+        error = f"The wallet was not credited: correct the {marked} marked below."
+    return ctx.render(
+        "admin/credit_form.html",
+        status_code=400 if refusal else 200,
+        title="Credit a wallet",
+        v=values,
+        kinds=list(CREDIT_KINDS.items()),
+        errors=errors,
+        error=error,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The developer portal: catalog, subscribe with a plan, applications and keys, invoices, usage."""
+"""The developer portal: catalog, subscribe with a plan, applications and keys, invoices, usage, wallets."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ from tollway.portals.web import (
     error_message,
 )
 
+WALLET_PAGE_ENTRIES = 20  # per wallet on the Wallet page; each wallet's own page shows more
+TOP_UP_NOTES = {
+    "paid": "Thank you: your payment was taken. The credit shows here as soon as the payment "
+    "provider confirms it (usually within a minute); reload the page to see it.",
+    "canceled": "The payment was canceled: nothing was charged and your balance is unchanged.",
+}
 SIGNUP_LABELS = {"user.username": "Username", "user.password": "Password", "user.claims": "E-mail"}
 
 router = APIRouter(prefix="/devportal", route_class=PortalRoute, include_in_schema=False)
@@ -249,6 +255,26 @@ def unsubscribe(subscription_id: str, ctx: PortalContext = SignedIn, form: FormD
             raise
         return ctx.redirect(f"/devportal/subscriptions/{subscription_id}", flash=error_message(exc))
     return ctx.redirect("/devportal/subscriptions", flash="The subscription was removed.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Prepaid wallets (the signed-in subscriber's own)
+
+
+@router.get("/wallets")
+def wallets(ctx: PortalContext = SignedIn) -> Response:
+    """Also where Stripe Checkout sends a buyer of credit back (tollway.monetization.top_ups)."""
+    with ctx.unit_of_work() as db:
+        found = services.my_wallets(db, ctx.principal, entries=WALLET_PAGE_ENTRIES)
+    top_up = TOP_UP_NOTES.get(ctx.request.query_params.get("top-up", ""))
+    return ctx.render("devportal/wallet.html", title="Wallet", wallets=found, top_up=top_up)
+
+
+@router.get("/wallets/{currency}")
+def wallet_entries(currency: str, ctx: PortalContext = SignedIn) -> Response:
+    with ctx.unit_of_work() as db:
+        found = services.my_wallet(db, ctx.principal, currency)
+    return ctx.render("devportal/wallet_detail.html", title=f"{found['currency']} wallet", wallet=found)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ def when(value: Any) -> str:
         return ""
     if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
         value = datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    value = _iso(value)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
@@ -40,7 +41,18 @@ def when(value: Any) -> str:
     return str(value)
 
 
+def _iso(value: Any) -> Any:
+    """A REST body's ISO 8601 date-time string ("2030-01-01T00:00:00Z") as a datetime; else as it is."""
+    if isinstance(value, str) and "T" in value:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
 def day(value: Any) -> str:
+    value = _iso(value)
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d")
     return str(value or "")

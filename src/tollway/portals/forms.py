@@ -78,6 +78,26 @@ def humanize(message: str, labels: dict[str, str]) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
+_FIELD_PART = re.compile(r"'([A-Za-z_][A-Za-z0-9_.]*)'(?::\s*|\s+)(.*)", re.S)
+
+
+def field_errors(message: str, labels: dict[str, str]) -> tuple[dict[str, str], str | None]:
+    """A refusal split by the form fields it names ("'amount': must not be 0; 'reason': is required"):
+    each field's words, to show under it; and what is about no field of the form (None if nothing),
+    for the top of the form. Both in the person's words, with the form's labels."""
+    fields: dict[str, str] = {}
+    rest = []
+    for part in message.split("; "):
+        found = _FIELD_PART.fullmatch(part.strip())
+        if found is None or found.group(1) not in labels:
+            rest.append(part)
+            continue
+        name, words = found.group(1), found.group(2).strip()
+        text = f"{labels[name]} {words}" if words.startswith("is ") else words
+        fields.setdefault(name, humanize(text, labels))
+    return fields, humanize("; ".join(rest), labels) if rest else None
+
+
 def strip_none(value: Any) -> Any:
     """Drop keys whose value is None, recursively, so absent fields keep the service's defaults."""
     if isinstance(value, dict):

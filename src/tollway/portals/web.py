@@ -69,12 +69,17 @@ _env = Environment(
 _env.filters.update(formatting.FILTERS)
 
 NAV: dict[str, list[tuple[str, str]]] = {
-    "admin": [("/admin/plans", "Business plans"), ("/admin/monetization", "Monetization")],
+    "admin": [
+        ("/admin/plans", "Business plans"),
+        ("/admin/wallets", "Wallets"),
+        ("/admin/monetization", "Monetization"),
+    ],
     "publisher": [("/publisher/apis", "APIs")],
     "devportal": [
         ("/devportal/apis", "APIs"),
         ("/devportal/applications", "Applications"),
         ("/devportal/subscriptions", "Subscriptions"),
+        ("/devportal/wallets", "Wallet"),
     ],
 }
 

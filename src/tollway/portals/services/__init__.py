@@ -43,6 +43,14 @@ from tollway.portals.services.store import (
     unsubscribe,
 )
 from tollway.portals.services.usage import DailyUsage, daily_usage
+from tollway.portals.services.wallets import (
+    credit,
+    expiry_of,
+    my_wallet,
+    my_wallets,
+    tenant_wallet,
+    tenant_wallets,
+)
 
 __all__ = [
     "BadRequest",
@@ -58,8 +66,10 @@ __all__ = [
     "create_api",
     "create_application",
     "create_plan",
+    "credit",
     "daily_usage",
     "delete_plan",
+    "expiry_of",
     "generate_keys",
     "generate_token",
     "get_api",
@@ -71,6 +81,8 @@ __all__ = [
     "list_plans",
     "my_subscription",
     "my_subscriptions",
+    "my_wallet",
+    "my_wallets",
     "publish_status",
     "publisher_invoice",
     "set_api_monetization",
@@ -81,6 +93,8 @@ __all__ = [
     "subscribed_application_ids",
     "subscriber_invoice",
     "tenant_keys_set",
+    "tenant_wallet",
+    "tenant_wallets",
     "unsubscribe",
     "update_plan",
 ]

@@ -58,6 +58,7 @@ def catalog_api(db: Session, tenant_domain: str, api_id: str) -> dict[str, Any]:
         if policy is not None:
             tier["displayName"] = policy.display_name or policy.name
             tier["description"] = policy.description or ""
+            tier["billingMode"] = policy.billing_mode
     body["gatewayPath"] = _gateway_path(api, tenant.domain)
     return body
 

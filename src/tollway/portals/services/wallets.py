@@ -1,0 +1,125 @@
+"""Prepaid wallets: the subscriber's own (developer portal), the tenant's and credits (admin portal).
+
+Thin calls of :mod:`tollway.wallets.service`, with the same callers, checks and response shapes
+as the wallet REST endpoints (``/store/v1/wallets``, ``/admin/v1/wallets``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from tollway.errors import BadRequest, NotFound
+from tollway.identity.principal import Principal
+from tollway.models import Wallet
+from tollway.portals.forms import words_for
+from tollway.portals.services.common import PORTAL_LIST_LIMIT, checked_id, dump, require
+from tollway.wallets import service as wallet_service
+from tollway.wallets.schemas import SIGNED_AMOUNT_PATTERN, CreditIn
+
+ADMIN_SCOPE = "apim:admin"  # as the admin wallet endpoints
+SUBSCRIBER_SCOPE = "apim:subscribe"  # as the store wallet endpoints
+
+
+def _wallet(db: Session, principal: Principal, wallet: Wallet) -> dict[str, Any]:
+    return dump(wallet_service.wallet_out(wallet_service.views(db, principal.tenant_domain, [wallet])[0]))
+
+
+def _entries(db: Session, principal: Principal, wallet: Wallet, limit: int) -> dict[str, Any]:
+    """The wallet's newest entries (``limit`` of them) and how many it has in all."""
+    total, rows, left = wallet_service.entries_page(db, wallet, limit=limit, offset=0)
+    items = [dump(wallet_service.entry_out(row, wallet.currency, principal.tenant_id, left)) for row in rows]
+    return {"total": total, "list": items}
+
+
+# ---------------------------------------------------------------------------------------------
+# Developer portal: the signed-in subscriber's own wallets
+
+
+def my_wallets(db: Session, principal: Principal, *, entries: int = 0) -> list[dict[str, Any]]:
+    """The caller's wallets (oldest first), each with its ``entries`` newest entries."""
+    require(principal, SUBSCRIBER_SCOPE)
+    _, rows = wallet_service.list_wallets(db, principal.tenant_id, owner_id=wallet_service.user_of(principal))
+    found = []
+    for wallet, view in zip(rows, wallet_service.views(db, principal.tenant_domain, rows), strict=True):
+        body = dump(wallet_service.wallet_out(view))
+        body["entries"] = _entries(db, principal, wallet, entries) if entries else {"total": 0, "list": []}
+        found.append(body)
+    return found
+
+
+def my_wallet(db: Session, principal: Principal, currency: str) -> dict[str, Any]:
+    """The caller's wallet in ``currency`` with its newest entries; not found unless they have one."""
+    require(principal, SUBSCRIBER_SCOPE)
+    try:
+        wallet = wallet_service.own_wallet(db, principal, currency)
+    except BadRequest:  # not a currency code: no wallet of theirs either
+        raise NotFound("not found") from None
+    return {**_wallet(db, principal, wallet), "entries": _entries(db, principal, wallet, PORTAL_LIST_LIMIT)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Admin portal: the tenant's wallets and credits
+
+
+def tenant_wallets(db: Session, principal: Principal) -> list[dict[str, Any]]:
+    require(principal, ADMIN_SCOPE)
+    _, rows = wallet_service.list_wallets(db, principal.tenant_id, limit=PORTAL_LIST_LIMIT)
+    views = wallet_service.views(db, principal.tenant_domain, rows)
+    return [dump(wallet_service.wallet_out(view)) for view in views]
+
+
+def tenant_wallet(db: Session, principal: Principal, wallet_id: str) -> dict[str, Any]:
+    require(principal, ADMIN_SCOPE)
+    wallet = wallet_service.get_wallet(db, principal.tenant_id, checked_id(wallet_id))
+    return {**_wallet(db, principal, wallet), "entries": _entries(db, principal, wallet, PORTAL_LIST_LIMIT)}
+
+
+def expiry_of(text: str) -> str | None:
+    """A form's expiry date (YYYY-MM-DD) as the REST body's date-time: the start of that day, UTC."""
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"'expiresAt': must be a date as YYYY-MM-DD, got {text[:40]!r}") from None
+    return datetime.combine(day, time(0), tzinfo=UTC).isoformat()
+
+
+def credit(db: Session, principal: Principal, fields: dict[str, str | None]) -> dict[str, Any]:
+    """Credit a wallet as ``POST /admin/v1/wallets/credits`` does, from the credit form's fields.
+
+    Refusals are 400s whose message starts with the field it is about (``'amount': ...``). The
+    answer: the entry, the wallet after it, and whether it was made now (False: the same form was
+    sent twice and its reference found the entry already made).
+    """
+    require(principal, ADMIN_SCOPE)
+    body_fields = {k: v for k, v in fields.items() if v is not None}
+    amount, kind = body_fields.get("amount"), body_fields.get("kind") or "GRANT"
+    signed = kind.upper() == "ADJUSTMENT"
+    if amount and amount.startswith("-") and not signed:
+        raise BadRequest("'amount': must be more than 0 (only an ADJUSTMENT may be negative)")
+    if amount:
+        # The service's own check, first: its words, not the schema's pattern.
+        wallet_service.parse_amount(amount, "amount", signed=signed)
+        if not re.fullmatch(SIGNED_AMOUNT_PATTERN, amount):  # e.g. "1e3", which the schema refuses
+            raise BadRequest(
+                f"'amount': must be written as digits and a decimal point (e.g. 25.00), got {amount!r}"
+            )
+    if body_fields.get("currency"):
+        wallet_service.currency_of(body_fields["currency"])
+    try:
+        body = CreditIn.model_validate(body_fields)
+    except ValidationError as exc:
+        raise BadRequest(words_for(exc)) from None
+    made = wallet_service.credit(db, principal, body)
+    left: dict[str, Decimal] = {}
+    if not made.created:
+        left = wallet_service.credits_left(db, made.wallet.id)
+    entry = dump(wallet_service.entry_out(made.entry, made.wallet.currency, principal.tenant_id, left))
+    return {"entry": entry, "wallet": _wallet(db, principal, made.wallet), "created": made.created}
