@@ -73,6 +73,7 @@ def world(runtime: Runtime) -> World:
 
 
 SIGN_INS = {
+    "sue": ("devportal", "sue"),
     "tom": ("devportal", "tom"),
     "pat": ("publisher", "pat"),
     "olga": ("publisher", "olga@other.example"),

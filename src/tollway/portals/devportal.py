@@ -221,6 +221,18 @@ def subscription(subscription_id: str, ctx: PortalContext = SignedIn) -> Respons
     with ctx.unit_of_work() as db:
         sub = services.my_subscription(db, ctx.runtime, ctx.principal, subscription_id)
         usage = services.daily_usage(db, ctx.runtime, ctx.principal, subscription_id)
+        cap = services.my_spend_cap(db, ctx.principal, subscription_id)
+    return _subscription_page(ctx, sub, usage, cap)
+
+
+def _subscription_page(
+    ctx: PortalContext,
+    sub: dict[str, Any],
+    usage: Any,
+    cap: dict[str, Any] | None,
+    cap_error: str | None = None,
+    cap_amount: str | None = None,
+) -> Response:
     chart = responsive_daily_chart(usage.days, title="Billable calls per day") if usage.days else ""
     return ctx.render(
         "devportal/subscription.html",
@@ -228,7 +240,38 @@ def subscription(subscription_id: str, ctx: PortalContext = SignedIn) -> Respons
         sub=sub,
         usage=usage,
         chart=chart,
+        cap=cap,
+        cap_error=cap_error,
+        cap_amount=cap_amount
+        if cap_amount is not None
+        else ((cap or {}).get("amount") if (cap or {}).get("source") == "SUBSCRIPTION" else ""),
+        status_code=400 if cap_error else 200,
     )
+
+
+@router.post("/subscriptions/{subscription_id}/spend-cap")
+def spend_cap(subscription_id: str, ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
+    """Set (HARD or SOFT) or remove the subscription's own spend cap; a refusal shows under the field."""
+    fields = FormReader(form)
+    amount, mode = fields.text("amount"), fields.text("mode")
+    try:
+        with ctx.unit_of_work() as db:
+            if fields.text("action") == "remove":
+                services.remove_my_spend_cap(db, ctx.principal, subscription_id)
+                note = "Your own cap was removed."
+            else:
+                services.set_my_spend_cap(db, ctx.principal, subscription_id, amount, mode)
+                note = "The spend cap was saved; the gateway applies it within a second."
+    except TollwayError as exc:
+        if exc.status_code == 404 and fields.text("action") != "remove":
+            raise
+        with ctx.unit_of_work() as db:
+            sub = services.my_subscription(db, ctx.runtime, ctx.principal, subscription_id)
+            usage = services.daily_usage(db, ctx.runtime, ctx.principal, subscription_id)
+            cap = services.my_spend_cap(db, ctx.principal, subscription_id)
+        words = error_message(exc).removeprefix("'amount': ").removeprefix("'mode': ")
+        return _subscription_page(ctx, sub, usage, cap, cap_error=words, cap_amount=amount)
+    return ctx.redirect(f"/devportal/subscriptions/{subscription_id}", flash=note)
 
 
 @router.get("/subscriptions/{subscription_id}/invoice")

@@ -19,7 +19,9 @@ from tollway.identity.principal import Principal
 from tollway.models import Wallet
 from tollway.portals.forms import words_for
 from tollway.portals.services.common import PORTAL_LIST_LIMIT, checked_id, dump, require
+from tollway.wallets import caps
 from tollway.wallets import service as wallet_service
+from tollway.wallets.cap_endpoints import cap_out
 from tollway.wallets.schemas import SIGNED_AMOUNT_PATTERN, CreditIn
 
 ADMIN_SCOPE = "apim:admin"  # as the admin wallet endpoints
@@ -123,3 +125,32 @@ def credit(db: Session, principal: Principal, fields: dict[str, str | None]) -> 
         left = wallet_service.credits_left(db, made.wallet.id)
     entry = dump(wallet_service.entry_out(made.entry, made.wallet.currency, principal.tenant_id, left))
     return {"entry": entry, "wallet": _wallet(db, principal, made.wallet), "created": made.created}
+
+
+# ---------------------------------------------------------------------------------------------
+# Developer portal: spend caps on the subscriber's own postpaid subscriptions
+
+
+def my_spend_cap(db: Session, principal: Principal, subscription_id: str) -> dict[str, Any] | None:
+    """The subscription's cap and the period's spend, as ``GET …/spend-cap``; None when its plan
+    charges nothing per call or is prepaid (there is nothing to cap)."""
+    require(principal, SUBSCRIBER_SCOPE)
+    try:
+        found = caps.view(db, principal, checked_id(subscription_id))
+    except BadRequest:
+        return None
+    return dump(cap_out(found))
+
+
+def set_my_spend_cap(db: Session, principal: Principal, subscription_id: str, amount: str, mode: str) -> None:
+    """As ``PUT …/spend-cap``: the amount is checked like the REST body's (400 naming 'amount')."""
+    require(principal, SUBSCRIBER_SCOPE)
+    chosen = (mode or "HARD").upper()
+    if chosen not in caps.MODES:
+        raise BadRequest(f"'mode': must be one of {', '.join(caps.MODES)}")
+    caps.set_cap(db, principal, checked_id(subscription_id), amount.strip(), chosen)
+
+
+def remove_my_spend_cap(db: Session, principal: Principal, subscription_id: str) -> None:
+    require(principal, SUBSCRIBER_SCOPE)
+    caps.remove_cap(db, principal, checked_id(subscription_id))
