@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,8 +13,8 @@ from starlette.responses import RedirectResponse, Response
 from tollway.errors import TollwayError
 from tollway.models import DEFAULT_TENANT
 from tollway.portals import services
-from tollway.portals.charts import responsive_daily_chart
-from tollway.portals.forms import FormReader, humanize
+from tollway.portals.charts import responsive_balance_chart, responsive_daily_chart
+from tollway.portals.forms import FormReader, field_errors, humanize
 from tollway.portals.web import (
     Form,
     PortalContext,
@@ -29,6 +31,8 @@ TOP_UP_NOTES = {
     "provider confirms it (usually within a minute); reload the page to see it.",
     "canceled": "The payment was canceled: nothing was charged and your balance is unchanged.",
 }
+NEW_CURRENCY = "new"  # the Buy credit form for a currency with no wallet yet
+BUY_LABELS = {"amount": "Amount", "currency": "Currency"}
 SIGNUP_LABELS = {"user.username": "Username", "user.password": "Password", "user.claims": "E-mail"}
 
 router = APIRouter(prefix="/devportal", route_class=PortalRoute, include_in_schema=False)
@@ -307,17 +311,63 @@ def unsubscribe(subscription_id: str, ctx: PortalContext = SignedIn, form: FormD
 @router.get("/wallets")
 def wallets(ctx: PortalContext = SignedIn) -> Response:
     """Also where Stripe Checkout sends a buyer of credit back (tollway.monetization.top_ups)."""
+    return _wallets_page(ctx)
+
+
+def _wallets_page(
+    ctx: PortalContext, buying: dict[str, Any] | None = None, status_code: int = 200
+) -> Response:
     with ctx.unit_of_work() as db:
         found = services.my_wallets(db, ctx.principal, entries=WALLET_PAGE_ENTRIES)
+        prepaid = services.my_prepaid_currencies(db, ctx.principal)
     top_up = TOP_UP_NOTES.get(ctx.request.query_params.get("top-up", ""))
-    return ctx.render("devportal/wallet.html", title="Wallet", wallets=found, top_up=top_up)
+    have = {wallet["currency"] for wallet in found}
+    suggested = [code for code in prepaid if code not in have]
+    return ctx.render(
+        "devportal/wallet.html",
+        status_code=status_code,
+        title="Wallet",
+        wallets=found,
+        top_up=top_up,
+        prepaid=prepaid,
+        suggested=suggested,
+        buying=buying or {"target": None, "currency": "", "amount": "", "errors": {}, "error": None},
+    )
+
+
+@router.post("/wallets/top-ups")
+def buy_credit(ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
+    """Buy credit as POST /api/am/store/v1/wallets/{currency}/top-ups does: on to the payment page
+    (Stripe Checkout), or the form again with the refusal under its field (the ledger takes no payments)."""
+    fields = FormReader(form)
+    currency, amount = fields.text("currency"), fields.text("amount")
+    target = NEW_CURRENCY if fields.text("form") == NEW_CURRENCY else currency.upper()
+    wallet_page = str(ctx.request.base_url).rstrip("/") + "/devportal/wallets"
+    try:
+        with ctx.unit_of_work() as db:
+            made = services.buy_credit(db, ctx.runtime, ctx.principal, currency, amount, wallet_page)
+    except TollwayError as exc:
+        errors, error = field_errors(error_message(exc), BUY_LABELS)
+        if "currency" in errors and (isinstance(exc, services.NoPayments) or target != NEW_CURRENCY):
+            # The engine's refusal is about buying at all; a wallet's form has no currency field.
+            errors.setdefault("amount", errors.pop("currency"))
+        buying = {"target": target, "currency": currency, "amount": amount, "errors": errors, "error": error}
+        return _wallets_page(ctx, buying, status_code=exc.status_code)
+    return ctx.redirect(made["checkoutUrl"])
 
 
 @router.get("/wallets/{currency}")
 def wallet_entries(currency: str, ctx: PortalContext = SignedIn) -> Response:
     with ctx.unit_of_work() as db:
         found = services.my_wallet(db, ctx.principal, currency)
-    return ctx.render("devportal/wallet_detail.html", title=f"{found['currency']} wallet", wallet=found)
+    shown = list(reversed(found["entries"]["list"]))  # oldest first
+    points = [(datetime.fromisoformat(e["createdAt"]), Decimal(e["balanceAfter"])) for e in shown]
+    chart = responsive_balance_chart(
+        points, title="Balance after each entry", currency=found["currency"], now=datetime.now(UTC)
+    )
+    return ctx.render(
+        "devportal/wallet_detail.html", title=f"{found['currency']} wallet", wallet=found, chart=chart
+    )
 
 
 # ---------------------------------------------------------------------------------------------

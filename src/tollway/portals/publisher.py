@@ -1,7 +1,9 @@
-"""The publisher portal: APIs (create, publish), the Monetization tab, subscriptions, revenue."""
+"""The publisher portal: APIs (create, publish), the Monetization tab, subscriptions, revenue, and
+prepaid credit granted to subscribers."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from tollway.billing.attributes import api_attributes
 from tollway.errors import TollwayError
 from tollway.portals import services
-from tollway.portals.forms import FormReader, humanize, strip_none
+from tollway.portals.forms import FormReader, field_errors, humanize, strip_none
 from tollway.portals.web import (
     Form,
     PortalContext,
@@ -34,6 +36,14 @@ API_LABELS = {
     "url": "Production endpoint",
 }
 MONETIZATION_LABELS = {"lifeCycleStatus": "Lifecycle state", "policies": "Business plans"}
+
+GRANT_LABELS = {
+    "owner": "Subscriber",
+    "currency": "Currency",
+    "amount": "Amount",
+    "reason": "Reason",
+    "expiresAt": "Expiry date",
+}
 
 TABS = [
     ("overview", "Overview"),
@@ -206,6 +216,67 @@ def revenue_tab(api_id: str, ctx: PortalContext = PublisherUser) -> Response:
     with ctx.unit_of_work() as db:
         revenue = services.api_revenue(db, ctx.runtime, ctx.principal, api_id)
     return _api_page(ctx, api_id, "revenue", "publisher/api_revenue.html", revenue=revenue)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prepaid credit: grants to the tenant's subscribers and their wallets
+
+
+@router.get("/wallets")
+def wallets(ctx: PortalContext = PublisherUser) -> Response:
+    with ctx.unit_of_work() as db:
+        listed = services.subscriber_wallets(db, ctx.principal)
+    return ctx.render("publisher/wallets.html", title="Subscribers' wallets", wallets=listed)
+
+
+@router.get("/wallets/grant")
+def grant_form(ctx: PortalContext = PublisherUser) -> Response:
+    query = ctx.request.query_params
+    return _grant_form(ctx, {"owner": query.get("owner", ""), "currency": query.get("currency", "")})
+
+
+@router.post("/wallets/grant")
+def grant(ctx: PortalContext = PublisherUser, form: FormData = Form) -> Response:
+    """As POST /api/am/publisher/v1/wallets/credits: a GRANT; the same form sent twice grants once."""
+    f = FormReader(form)
+    values = {name: f.text(name) for name in (*GRANT_LABELS, "reference")}
+    try:
+        fields = {name: value or None for name, value in values.items()}
+        fields["expiresAt"] = services.expiry_of(values["expiresAt"])
+        with ctx.unit_of_work() as db:
+            made = services.grant(db, ctx.principal, fields)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        return _grant_form(ctx, values, refusal=error_message(exc))
+    entry, wallet = made["entry"], made["wallet"]
+    currency = wallet["currency"]
+    if made["created"]:
+        note = f"{entry['amount']} {currency} was granted to {wallet['owner']}."
+    else:
+        note = "This grant was already recorded (the form was sent twice); nothing changed."
+    return ctx.redirect(
+        "/publisher/wallets", flash=f"{note} Their balance is {wallet['balance']} {currency}."
+    )
+
+
+def _grant_form(ctx: PortalContext, values: dict[str, str], refusal: str | None = None) -> Response:
+    """The grant form; a refusal is shown under the fields it names (the service's 'field': words)."""
+    if not values.get("reference"):
+        # The same form sent twice (a double click, a reload) grants once: see wallets.service.credit.
+        values["reference"] = f"portal:{uuid.uuid4().hex}"
+    errors, error = field_errors(refusal, GRANT_LABELS) if refusal else ({}, None)
+    if errors and not error:
+        marked = "field" if len(errors) == 1 else "fields"
+        error = f"No credit was granted: correct the {marked} marked below."
+    return ctx.render(
+        "publisher/grant_form.html",
+        status_code=400 if refusal else 200,
+        title="Grant credit",
+        v=values,
+        errors=errors,
+        error=error,
+    )
 
 
 add_not_found_page(router)

@@ -74,7 +74,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/admin/wallets", "Wallets"),
         ("/admin/monetization", "Monetization"),
     ],
-    "publisher": [("/publisher/apis", "APIs")],
+    "publisher": [("/publisher/apis", "APIs"), ("/publisher/wallets", "Wallets")],
     "devportal": [
         ("/devportal/apis", "APIs"),
         ("/devportal/applications", "Applications"),

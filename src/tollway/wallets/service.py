@@ -29,7 +29,7 @@ from tollway.errors import BadRequest, Conflict, Forbidden, NotFound
 from tollway.identity.principal import Principal, qualified_username
 from tollway.identity.repository import user_by_name
 from tollway.identity.users import local_username
-from tollway.models import User, Wallet, WalletEntry
+from tollway.models import Application, Subscription, SubscriptionPolicy, User, Wallet, WalletEntry
 from tollway.pricing.currency import UnknownCurrencyError, minor_unit, normalize_currency
 from tollway.pricing.encoding import price_text
 from tollway.pricing.prices import PricingError, parse_price
@@ -221,6 +221,40 @@ def list_wallets(
     if limit is not None:
         query = query.limit(limit)
     return total, list(session.scalars(query))
+
+
+def subscriber_wallets(session: Session, tenant_id: str, *, limit: int) -> list[Wallet]:
+    """The tenant's wallets whose owners subscribe to one of its APIs (an application of theirs
+    does), oldest first: what a publisher of the tenant may see (one query)."""
+    subscribers = (
+        select(Application.owner_id)
+        .join(Subscription, Subscription.application_id == Application.id)
+        .where(Subscription.tenant_id == tenant_id)
+    )
+    query = (
+        select(Wallet)
+        .where(Wallet.tenant_id == tenant_id, Wallet.owner_id.in_(subscribers))
+        .order_by(Wallet.created_at, Wallet.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def prepaid_currencies(session: Session, tenant_id: str, owner_id: str) -> list[str]:
+    """The currencies of the owner's subscriptions on PREPAID plans (what their wallets pay for)."""
+    query = (
+        select(SubscriptionPolicy.currency)
+        .join(Subscription, Subscription.policy_id == SubscriptionPolicy.id)
+        .join(Application, Application.id == Subscription.application_id)
+        .where(
+            Subscription.tenant_id == tenant_id,
+            Application.owner_id == owner_id,
+            SubscriptionPolicy.billing_mode == "PREPAID",
+            SubscriptionPolicy.currency.is_not(None),
+        )
+        .distinct()
+    )
+    return sorted({code.upper() for code in session.scalars(query) if code})
 
 
 def views(session: Session, tenant_domain: str, wallets: Sequence[Wallet]) -> list[WalletView]:

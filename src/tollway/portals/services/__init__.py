@@ -7,6 +7,7 @@ written against the documented API and not against the ORM. Nothing here decides
 """
 
 from tollway.errors import BadRequest, NotFound
+from tollway.monetization.top_ups import NoPayments
 from tollway.portals.services.admin import (
     publish_status,
     set_tenant_keys,
@@ -44,13 +45,17 @@ from tollway.portals.services.store import (
 )
 from tollway.portals.services.usage import DailyUsage, daily_usage
 from tollway.portals.services.wallets import (
+    buy_credit,
     credit,
     expiry_of,
+    grant,
+    my_prepaid_currencies,
     my_spend_cap,
     my_wallet,
     my_wallets,
     remove_my_spend_cap,
     set_my_spend_cap,
+    subscriber_wallets,
     tenant_wallet,
     tenant_wallets,
 )
@@ -58,11 +63,13 @@ from tollway.portals.services.wallets import (
 __all__ = [
     "BadRequest",
     "DailyUsage",
+    "NoPayments",
     "NotFound",
     "api_revenue",
     "api_subscriptions",
     "application_keys",
     "authenticate",
+    "buy_credit",
     "catalog",
     "catalog_api",
     "change_lifecycle",
@@ -79,9 +86,11 @@ __all__ = [
     "get_api_monetization",
     "get_application",
     "get_plan",
+    "grant",
     "list_apis",
     "list_applications",
     "list_plans",
+    "my_prepaid_currencies",
     "my_spend_cap",
     "my_subscription",
     "my_subscriptions",
@@ -98,6 +107,7 @@ __all__ = [
     "subscribe",
     "subscribed_application_ids",
     "subscriber_invoice",
+    "subscriber_wallets",
     "tenant_keys_set",
     "tenant_wallet",
     "tenant_wallets",

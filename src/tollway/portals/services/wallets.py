@@ -1,7 +1,8 @@
-"""Prepaid wallets: the subscriber's own (developer portal), the tenant's and credits (admin portal).
+"""Prepaid wallets: the subscriber's own and buying credit (developer portal), the tenant's and
+credits (admin portal), grants and the subscribers' wallets (publisher portal).
 
 Thin calls of :mod:`tollway.wallets.service`, with the same callers, checks and response shapes
-as the wallet REST endpoints (``/store/v1/wallets``, ``/admin/v1/wallets``).
+as the wallet REST endpoints (``/store/v1/wallets``, ``/admin/v1/wallets``, ``/publisher/v1/wallets``).
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ from sqlalchemy.orm import Session
 from tollway.errors import BadRequest, NotFound
 from tollway.identity.principal import Principal
 from tollway.models import Wallet
+from tollway.monetization.top_ups import start_top_up
 from tollway.portals.forms import words_for
 from tollway.portals.services.common import PORTAL_LIST_LIMIT, checked_id, dump, require
+from tollway.runtime import Runtime
 from tollway.wallets import caps
 from tollway.wallets import service as wallet_service
 from tollway.wallets.cap_endpoints import cap_out
-from tollway.wallets.schemas import SIGNED_AMOUNT_PATTERN, CreditIn
+from tollway.wallets.schemas import AMOUNT_PATTERN, GRANT, SIGNED_AMOUNT_PATTERN, CreditIn, GrantIn
 
 ADMIN_SCOPE = "apim:admin"  # as the admin wallet endpoints
 SUBSCRIBER_SCOPE = "apim:subscribe"  # as the store wallet endpoints
+PUBLISHER_SCOPE = "apim:api_publish"  # as the publisher credit endpoint
 
 
 def _wallet(db: Session, principal: Principal, wallet: Wallet) -> dict[str, Any]:
@@ -101,11 +105,25 @@ def credit(db: Session, principal: Principal, fields: dict[str, str | None]) -> 
     sent twice and its reference found the entry already made).
     """
     require(principal, ADMIN_SCOPE)
+    return _credited(db, principal, fields, CreditIn)
+
+
+def grant(db: Session, principal: Principal, fields: dict[str, str | None]) -> dict[str, Any]:
+    """Grant credit as ``POST /publisher/v1/wallets/credits`` does (a GRANT, to a user of the tenant),
+    from the publisher's grant form; refusals and the answer as :func:`credit`."""
+    require(principal, PUBLISHER_SCOPE)
+    return _credited(db, principal, {**fields, "kind": GRANT}, GrantIn)
+
+
+def _credited(
+    db: Session, principal: Principal, fields: dict[str, str | None], schema: type[GrantIn]
+) -> dict[str, Any]:
     body_fields = {k: v for k, v in fields.items() if v is not None}
-    amount, kind = body_fields.get("amount"), body_fields.get("kind") or "GRANT"
+    amount, kind = body_fields.get("amount"), body_fields.get("kind") or GRANT
     signed = kind.upper() == "ADJUSTMENT"
     if amount and amount.startswith("-") and not signed:
-        raise BadRequest("'amount': must be more than 0 (only an ADJUSTMENT may be negative)")
+        only = " (only an ADJUSTMENT may be negative)" if schema is CreditIn else ""
+        raise BadRequest(f"'amount': must be more than 0{only}")
     if amount:
         # The service's own check, first: its words, not the schema's pattern.
         wallet_service.parse_amount(amount, "amount", signed=signed)
@@ -116,7 +134,7 @@ def credit(db: Session, principal: Principal, fields: dict[str, str | None]) -> 
     if body_fields.get("currency"):
         wallet_service.currency_of(body_fields["currency"])
     try:
-        body = CreditIn.model_validate(body_fields)
+        body = schema.model_validate(body_fields)
     except ValidationError as exc:
         raise BadRequest(words_for(exc)) from None
     made = wallet_service.credit(db, principal, body)
@@ -125,6 +143,52 @@ def credit(db: Session, principal: Principal, fields: dict[str, str | None]) -> 
         left = wallet_service.credits_left(db, made.wallet.id)
     entry = dump(wallet_service.entry_out(made.entry, made.wallet.currency, principal.tenant_id, left))
     return {"entry": entry, "wallet": _wallet(db, principal, made.wallet), "created": made.created}
+
+
+# ---------------------------------------------------------------------------------------------
+# Publisher portal: the wallets of the tenant's subscribers (grants: :func:`grant`)
+
+
+def subscriber_wallets(db: Session, principal: Principal) -> list[dict[str, Any]]:
+    """The wallets of users who subscribe to the tenant's APIs, oldest first."""
+    require(principal, PUBLISHER_SCOPE)
+    rows = wallet_service.subscriber_wallets(db, principal.tenant_id, limit=PORTAL_LIST_LIMIT)
+    return [
+        dump(wallet_service.wallet_out(view))
+        for view in wallet_service.views(db, principal.tenant_domain, rows)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Developer portal: buying credit
+
+
+def buy_credit(
+    db: Session, runtime: Runtime, principal: Principal, currency: str, amount: str, wallet_page: str
+) -> dict[str, Any]:
+    """Start buying credit as ``POST /store/v1/wallets/{currency}/top-ups`` does: the answer's
+    ``checkoutUrl`` is the engine's payment page. Refusals are 400s naming 'amount' or 'currency';
+    :class:`~tollway.monetization.top_ups.NoPayments` when the engine takes no payments (the ledger).
+    """
+    require(principal, SUBSCRIBER_SCOPE)
+    if not currency:
+        raise BadRequest("'currency': is required")
+    if not amount:
+        raise BadRequest("'amount': is required")
+    if amount.startswith("-"):
+        raise BadRequest("'amount': must be more than 0")
+    wallet_service.parse_amount(amount, "amount", signed=False)  # the service's words first
+    if not re.fullmatch(AMOUNT_PATTERN, amount):  # e.g. "1e3", which the REST body's schema refuses
+        raise BadRequest(
+            f"'amount': must be written as digits and a decimal point (e.g. 25.00), got {amount!r}"
+        )
+    return dump(start_top_up(db, runtime, principal, currency, amount, wallet_page))
+
+
+def my_prepaid_currencies(db: Session, principal: Principal) -> list[str]:
+    """The currencies of the caller's subscriptions on prepaid plans (their wallets pay for those)."""
+    require(principal, SUBSCRIBER_SCOPE)
+    return wallet_service.prepaid_currencies(db, principal.tenant_id, wallet_service.user_of(principal))
 
 
 # ---------------------------------------------------------------------------------------------
