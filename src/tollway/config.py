@@ -192,6 +192,19 @@ class MeteringSettings(_Section):
         return value
 
 
+class WebhookSettings(_Section):
+    # Seconds between the dispatcher's looks for deliveries that are due.
+    dispatch_interval: float = Field(1.0, gt=0, le=60, description="seconds")
+    # A failed delivery is tried again after retry_base, then twice as long each time (at most an
+    # hour apart), until retry_for seconds after the event; then it is FAILED (redeliver by hand).
+    retry_base: float = Field(30.0, gt=0, le=3600, description="seconds")
+    retry_for: float = Field(86400.0, gt=0, description="seconds")
+    timeout: float = Field(10.0, gt=0, le=60, description="seconds an endpoint has to answer")
+    # Subscribers' endpoints may not point at loopback, private or link-local addresses unless
+    # this is true (a test bed, or every subscriber is trusted).
+    allow_internal_targets: bool = False
+
+
 class WorkflowSettings(_Section):
     # "auto" approves at once; "approval" leaves subscriptions ON_HOLD until an admin approves.
     subscription_creation: Literal["auto", "approval"] = "auto"
@@ -206,6 +219,7 @@ class Settings(_Section):
     monetization: MonetizationSettings = MonetizationSettings()
     metering: MeteringSettings = MeteringSettings()
     workflows: WorkflowSettings = WorkflowSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     @property
     def database_url(self) -> str:

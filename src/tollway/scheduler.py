@@ -4,7 +4,9 @@
   skipped when a job started elsewhere (REST call, ``tollway publish-usage``, another node) still
   holds the lock.
 * Prepaid settlement every ``[monetization] prepaid_settle_interval`` seconds: stored calls and
-  period fees of prepaid subscriptions become wallet entries, expired credits are taken back.
+  period fees of prepaid subscriptions become wallet entries, expired credits are taken back,
+  alert thresholds crossed since become events (tollway.wallets.alerts).
+* Webhook deliveries due every ``[webhooks] dispatch_interval`` seconds (tollway.webhooks.dispatch).
 * Billing maintenance (retire tier plans, end subscriptions, finalize invoices) every
   ``[monetization] finalize_interval`` seconds, and a few seconds after a subscription ends
   (the usage of its last calls must reach the database before its final invoice is made).
@@ -25,8 +27,10 @@ from tollway.monetization.service import MonetizationService
 from tollway.publishing import jobs
 from tollway.publishing.usage_publisher import SETTLE
 from tollway.runtime import Runtime
+from tollway.wallets.alerts import evaluate as evaluate_alerts
 from tollway.wallets.service import expire_credits
 from tollway.wallets.settlement import settle_all
+from tollway.webhooks.dispatch import dispatch_due
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +79,19 @@ async def _repeat(
             log.exception("%s failed", what)
 
 
+def _dispatch_once(svc: MonetizationService) -> None:
+    runtime = svc.runtime
+    dispatch_due(runtime.session_factory, runtime.secrets, runtime.settings.webhooks)
+
+
 def _settle_once(svc: MonetizationService) -> None:
     now = datetime.now(UTC)
     result = settle_all(svc.session_factory, now)  # first: expiry takes what calls left of a credit
     with svc.session_factory.begin() as session:
         expired = expire_credits(session, now)
+    alerted = evaluate_alerts(svc.session_factory, now)
+    if alerted.events:
+        log.info("alerts: %d thresholds crossed", alerted.events)
     if expired:
         log.info("prepaid credits expired: %d", expired)
     if result.fees or result.fees_unpaid:
@@ -115,6 +127,9 @@ async def run_scheduler(runtime: Runtime) -> None:
         asyncio.create_task(_maintenance_loop(svc, settings.finalize_interval, wake)),
         asyncio.create_task(
             _repeat(svc, settings.prepaid_settle_interval, _settle_once, "prepaid settlement")
+        ),
+        asyncio.create_task(
+            _repeat(svc, runtime.settings.webhooks.dispatch_interval, _dispatch_once, "webhook dispatch")
         ),
     ]
     if settings.publish_interval > 0:

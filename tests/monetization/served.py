@@ -42,6 +42,7 @@ class Served:
     gateway_https: str
     ca: Path  # the certificate the control plane and the gateway serve
     log: Path
+    pid: int  # of the `tollway serve` process (fault tests kill it)
 
     @property
     def port(self) -> int:
@@ -96,6 +97,7 @@ def tollway_serve(database_url: str, data_dir: Path, **env: str) -> Iterator[Ser
         gateway_https=f"https://localhost:{gateway_https_port}",
         ca=Path(configured) if configured else data_dir / "tls-cert.pem",
         log=log,
+        pid=proc.pid,
     )
     try:
         _wait_ready(served, proc)

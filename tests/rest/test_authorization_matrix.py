@@ -30,6 +30,7 @@ MY_PACKAGES = (
     "tollway.applications.",
     "tollway.subscriptions.",
     "tollway.wallets.",
+    "tollway.webhooks.",
 )
 
 
@@ -66,7 +67,20 @@ class Case:
     @property
     def route(self) -> tuple[str, str]:
         path = self.path
-        for name in ("policy", "api", "app2", "app", "sub", "wallet", "currency"):
+        for name in (
+            "policy",
+            "api",
+            "app2",
+            "app",
+            "sub",
+            "wallet",
+            "currency",
+            "threshold",
+            "hook",
+            "delivery",
+            "apphook",
+            "appdelivery",
+        ):
             path = path.replace(
                 "{" + name + "}", "{" + {"policy": "policyId", "api": "apiId"}.get(name, "x") + "}"
             )
@@ -84,6 +98,10 @@ def _api_body(world: World) -> dict[str, Any]:
 
 def _plan_body(world: World) -> dict[str, Any]:
     return commercial_plan("PremiumA", description="changed")
+
+
+def _hook() -> dict[str, Any]:
+    return {"url": "https://hooks.example.com/tollway", "eventTypes": ["*"]}
 
 
 def _credit() -> dict[str, Any]:
@@ -203,7 +221,46 @@ CASES = [
     Case("GET", f"{STORE}/wallets", "subscriber", 200, kind="collection"),
     Case("GET", f"{STORE}/wallets/{{currency}}", "subscriber", 200),
     Case("GET", f"{STORE}/wallets/{{currency}}/entries", "subscriber", 200),
+    # Alert thresholds (the subscriber's own) and webhook endpoints: the tenant's (its publishers
+    # and admins share them) and an application's (its owner's).
+    Case("GET", f"{STORE}/alert-thresholds", "subscriber", 200, kind="collection"),
+    Case(
+        "POST",
+        f"{STORE}/alert-thresholds",
+        "subscriber",
+        201,
+        body=lambda w: {"subject": "WALLET", "currency": "USD", "amount": "2"},
+        kind="create",
+    ),
+    Case("GET", f"{PUBLISHER}/webhooks", "publisher", 200, kind="collection", shared=True),
+    Case("POST", f"{PUBLISHER}/webhooks", "publisher", 201, body=lambda w: _hook(), kind="create"),
+    Case("GET", f"{PUBLISHER}/webhooks/{{hook}}", "publisher", 200, shared=True),
+    Case("PUT", f"{PUBLISHER}/webhooks/{{hook}}", "publisher", 200, body=lambda w: _hook(), shared=True),
+    Case("GET", f"{PUBLISHER}/webhooks/{{hook}}/deliveries", "publisher", 200, shared=True),
+    Case(
+        "POST",
+        f"{PUBLISHER}/webhooks/{{hook}}/deliveries/{{delivery}}/redeliver",
+        "publisher",
+        200,
+        shared=True,
+    ),
+    Case("GET", f"{STORE}/applications/{{app}}/webhooks", "subscriber", 200),
+    Case("POST", f"{STORE}/applications/{{app}}/webhooks", "subscriber", 201, body=lambda w: _hook()),
+    Case("GET", f"{STORE}/applications/{{app}}/webhooks/{{apphook}}", "subscriber", 200),
+    Case(
+        "PUT", f"{STORE}/applications/{{app}}/webhooks/{{apphook}}", "subscriber", 200, body=lambda w: _hook()
+    ),
+    Case("GET", f"{STORE}/applications/{{app}}/webhooks/{{apphook}}/deliveries", "subscriber", 200),
+    Case(
+        "POST",
+        f"{STORE}/applications/{{app}}/webhooks/{{apphook}}/deliveries/{{appdelivery}}/redeliver",
+        "subscriber",
+        200,
+    ),
     # Deletions last, in dependency order, so the rightful calls succeed.
+    Case("DELETE", f"{STORE}/alert-thresholds/{{threshold}}", "subscriber", 200),
+    Case("DELETE", f"{STORE}/applications/{{app}}/webhooks/{{apphook}}", "subscriber", 200),
+    Case("DELETE", f"{PUBLISHER}/webhooks/{{hook}}", "publisher", 200, shared=True),
     Case("DELETE", f"{STORE}/subscriptions/{{sub}}", "subscriber", 200),
     Case("DELETE", f"{STORE}/applications/{{app}}", "subscriber", 200),
     Case("DELETE", f"{STORE}/applications/{{app2}}", "subscriber", 200),
@@ -274,7 +331,43 @@ def build_world(http: httpx.Client, identity: OrmIdentity) -> World:
         http.post(f"{ADMIN}/wallets/credits", headers=admin.headers, json=_credit() | {"reason": "secret"}),
         201,
     )
+    threshold = expect(
+        http.post(
+            f"{STORE}/alert-thresholds",
+            headers=subscriber.headers,
+            json={"subject": "WALLET", "currency": "USD", "amount": "1"},
+        ),
+        201,
+    )
+    hook = expect(http.post(f"{PUBLISHER}/webhooks", headers=publisher.headers, json=_hook()), 201)
+    app_hooks = f"{STORE}/applications/{app['applicationId']}/webhooks"
+    apphook = expect(http.post(app_hooks, headers=subscriber.headers, json=_hook()), 201)
+    expect(  # an event for both endpoints: subscription.blocked
+        http.post(
+            f"{PUBLISHER}/subscriptions/block-subscription",
+            headers=publisher.headers,
+            params={"subscriptionId": sub["subscriptionId"], "blockState": "PROD_ONLY_BLOCKED"},
+        ),
+        200,
+    )
+    expect(
+        http.post(
+            f"{PUBLISHER}/subscriptions/unblock-subscription",
+            headers=publisher.headers,
+            params={"subscriptionId": sub["subscriptionId"]},
+        ),
+        200,
+    )
+    hook_deliveries = f"{PUBLISHER}/webhooks/{hook['endpointId']}/deliveries"
+    delivery = expect(http.get(hook_deliveries, headers=publisher.headers), 200)["list"][0]
+    app_deliveries = f"{app_hooks}/{apphook['endpointId']}/deliveries"
+    appdelivery = expect(http.get(app_deliveries, headers=subscriber.headers), 200)["list"][0]
     ids = {
+        "threshold": threshold["thresholdId"],
+        "hook": hook["endpointId"],
+        "delivery": delivery["deliveryId"],
+        "apphook": apphook["endpointId"],
+        "appdelivery": appdelivery["deliveryId"],
         "wallet": wallet["walletId"],
         "currency": "USD",
         "policy": policy["policyId"],
@@ -285,6 +378,9 @@ def build_world(http: httpx.Client, identity: OrmIdentity) -> World:
     }
     secrets = {name: value for name, value in ids.items() if name != "currency"} | {
         "wallet_entry": wallet["entryId"],
+        "hook_secret": hook["secret"],
+        "apphook_secret": apphook["secret"],
+        "event": delivery["eventId"],
         "policy_name": "PremiumA",
         "api_name": "SecretApi",
         "api_context": "/secret",

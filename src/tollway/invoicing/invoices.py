@@ -24,7 +24,8 @@ from tollway.billing.contract import EngineInvoice
 from tollway.db.base import utcnow
 from tollway.db.session import transaction
 from tollway.errors import NotFound
-from tollway.models import Api, Invoice, InvoiceLineRow, MonSubscription
+from tollway.events import emit
+from tollway.models import Api, Invoice, InvoiceLineRow, MonSubscription, Subscription
 from tollway.monetization.enabling import monetized_tiers
 from tollway.monetization.service import MonetizationService
 from tollway.monetization.subscription_sync import LIVE
@@ -264,6 +265,25 @@ def store_invoice(session: Session, row: MonSubscription, invoice: EngineInvoice
     return stored
 
 
+def _finalized(session: Session, row: MonSubscription, invoice: Invoice) -> None:
+    sub = session.get(Subscription, row.subscription_id) if row.subscription_id else None
+    data = {
+        "invoiceId": invoice.id,
+        "number": invoice.number,
+        "subscriptionId": row.subscription_id,
+        "apiId": row.api_id,
+        "currency": invoice.currency,
+        "total": format_amount(invoice.total, invoice.currency),
+        "amountDue": format_amount(invoice.amount_due, invoice.currency),
+        "status": invoice.status,
+        "periodStart": invoice.period_start.isoformat(),
+        "periodEnd": invoice.period_end.isoformat(),
+    }
+    emit(
+        session, row.tenant_id, "invoice.finalized", data, application_id=sub.application_id if sub else None
+    )
+
+
 def finalize_invoices(svc: MonetizationService, factory: sessionmaker[Session], now: datetime) -> int:
     """Store the final invoice of every ended period whose usage is all published.
 
@@ -304,7 +324,8 @@ def finalize_invoices(svc: MonetizationService, factory: sessionmaker[Session], 
                     invoice = svc.engine.period_invoice(call, svc.ref(session, fresh), period)
                     if invoice is None:
                         break  # the engine makes it later; asked again next run
-                    store_invoice(session, fresh, invoice, svc.engine_name)
+                    stored_invoice = store_invoice(session, fresh, invoice, svc.engine_name)
+                    _finalized(session, fresh, stored_invoice)
                     if final:
                         fresh.status = "ended"
                 stored += 1

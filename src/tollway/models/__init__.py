@@ -27,9 +27,19 @@ from tollway.models.spend_cap import SpendCap
 from tollway.models.tenant import DEFAULT_TENANT, Tenant, User, UserRole
 from tollway.models.usage import UsageEventRow, UsageRollup
 from tollway.models.wallet import Wallet, WalletEntry
+from tollway.models.webhook import (
+    AlertCrossing,
+    AlertThreshold,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "DEFAULT_TENANT",
+    "AlertCrossing",
+    "AlertThreshold",
     "Api",
     "ApiKey",
     "ApiPolicy",
@@ -63,4 +73,8 @@ __all__ = [
     "UserRole",
     "Wallet",
     "WalletEntry",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -21,6 +21,7 @@ from tollway.config import Settings
 from tollway.db.base import utcnow
 from tollway.db.integrity import flush_or_conflict
 from tollway.errors import BadRequest, Conflict, NotFound
+from tollway.events import status_changed
 from tollway.identity.principal import Principal
 from tollway.models import Subscription
 from tollway.models.changes import mark_gateway_config_changed
@@ -126,8 +127,10 @@ def _lock(session: Session, subscription: Subscription) -> None:
 def _set_status(session: Session, subscription: Subscription, status: str) -> None:
     if subscription.status == status:
         return
+    previous = subscription.status
     subscription.status = status
     subscription.status_reason = None
     subscription.updated_at = utcnow()
     session.flush()
     mark_gateway_config_changed(session)
+    status_changed(session, subscription, previous)

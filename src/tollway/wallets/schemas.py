@@ -174,3 +174,38 @@ class SpendCapOut(ResponseBody):
     setBy: str | None
     # SUBSCRIPTION: the subscriber's own cap; PLAN: the business plan's default (HARD); None: no cap.
     source: str | None
+
+
+class AlertThresholdIn(RequestBody):
+    """WALLET: ``currency`` and ``amount`` (crossed when the balance falls below it). SPEND:
+    ``subscriptionId`` and ``percent`` (of its spend cap) or ``amount`` (spent in the period)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"subject": "WALLET", "currency": "USD", "amount": "5.00"},
+                {"subject": "SPEND", "subscriptionId": "<subscription id>", "percent": "80"},
+            ]
+        }
+    )
+
+    subject: Annotated[str, Choice("WALLET", "SPEND")]
+    currency: Currency | None = None
+    subscriptionId: Annotated[str, StringConstraints(max_length=64)] | None = None
+    percent: Amount | None = None
+    amount: Amount | None = None
+
+
+class AlertThresholdOut(ResponseBody):
+    thresholdId: str
+    subject: str
+    currency: str | None
+    subscriptionId: str | None
+    percent: str | None
+    amount: str | None
+    createdAt: datetime
+
+
+class AlertThresholdList(ResponseBody):
+    count: int
+    list: list[AlertThresholdOut]

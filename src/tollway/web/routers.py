@@ -21,12 +21,15 @@ from tollway.publishing.endpoints import admin_router as usage_publishing
 from tollway.subscriptions.endpoints import publisher_router as api_subscriptions
 from tollway.subscriptions.endpoints import store_router as subscriptions
 from tollway.tenants.endpoints import router as tenants
+from tollway.wallets.alert_endpoints import router as alert_thresholds
 from tollway.wallets.cap_endpoints import router as spend_caps
 from tollway.wallets.endpoints import admin_router as wallets
 from tollway.wallets.endpoints import publisher_router as wallet_grants
 from tollway.wallets.endpoints import store_router as my_wallets
 from tollway.web.docs import router as references
 from tollway.web.openapi import router as documents
+from tollway.webhooks.endpoints import publisher_router as tenant_webhooks
+from tollway.webhooks.endpoints import store_router as application_webhooks
 
 ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
@@ -55,4 +58,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     my_wallets,
     spend_caps,
     top_ups,
+    alert_thresholds,
+    tenant_webhooks,
+    application_webhooks,
 )

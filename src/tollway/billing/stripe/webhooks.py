@@ -42,6 +42,7 @@ from tollway.billing.stripe.mapping import moment
 from tollway.billing.stripe.top_ups import COMPLETED
 from tollway.db.base import utcnow
 from tollway.errors import BadRequest
+from tollway.events import status_changed
 from tollway.models import MonSubscription, Subscription
 from tollway.models.changes import mark_gateway_config_changed
 
@@ -117,11 +118,13 @@ def _block(session: Session, subscription: Subscription | None, reason: str) -> 
         return "unchanged: already blocked"
     if subscription.status not in BLOCKABLE:
         return f"ignored: the subscription is {subscription.status}"
+    previous = subscription.status
     subscription.status = "BLOCKED"
     subscription.status_reason = reason
     subscription.updated_at = utcnow()
     session.flush()
     mark_gateway_config_changed(session)
+    status_changed(session, subscription, previous)
     return "blocked"
 
 
@@ -135,6 +138,7 @@ def _unblock(session: Session, subscription: Subscription | None) -> str:
     subscription.updated_at = utcnow()
     session.flush()
     mark_gateway_config_changed(session)
+    status_changed(session, subscription, "BLOCKED")
     return "unblocked"
 
 

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: endpoints, signed deliveries from the outbox (tollway.events), their log."""
