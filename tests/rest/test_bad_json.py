@@ -97,6 +97,7 @@ def seed(http: httpx.Client, admin: Caller, subscriber: Caller) -> dict[str, str
         "applicationId": app["applicationId"],
         # A body that cannot be kept is refused before any look-up: no real subscription needed.
         "subscriptionId": "any-subscription",
+        "endpointId": "any-webhook-endpoint",
         "currency": "USD",
         "keyType": "PRODUCTION",
         "user_id": subscriber.user_id,
