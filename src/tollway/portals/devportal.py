@@ -1,4 +1,5 @@
-"""The developer portal: catalog, subscribe with a plan, applications and keys, invoices, usage, wallets."""
+"""The developer portal: catalog, subscribe with a plan, applications and keys, invoices, usage, wallets,
+alert thresholds and the applications' webhooks."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tollway.errors import TollwayError
 from tollway.models import DEFAULT_TENANT
-from tollway.portals import services
+from tollway.portals import services, webhook_pages
 from tollway.portals.charts import responsive_balance_chart, responsive_daily_chart
 from tollway.portals.forms import FormReader, field_errors, humanize
 from tollway.portals.web import (
@@ -33,6 +34,12 @@ TOP_UP_NOTES = {
 }
 NEW_CURRENCY = "new"  # the Buy credit form for a currency with no wallet yet
 BUY_LABELS = {"amount": "Amount", "currency": "Currency"}
+ALERT_LABELS = {
+    "currency": "Currency",
+    "amount": "Amount",
+    "percent": "Percent",
+    "subscriptionId": "Subscription",
+}
 SIGNUP_LABELS = {"user.username": "Username", "user.password": "Password", "user.claims": "E-mail"}
 
 router = APIRouter(prefix="/devportal", route_class=PortalRoute, include_in_schema=False)
@@ -210,6 +217,47 @@ def generate_token(application_id: str, ctx: PortalContext = SignedIn, form: For
 
 
 # ---------------------------------------------------------------------------------------------
+# Webhooks of the subscriber's applications (pages shared with the publisher portal)
+
+
+def _hooks(application_id: str) -> str:
+    return f"/devportal/applications/{application_id}/webhooks"
+
+
+@router.get("/applications/{application_id}/webhooks")
+def webhooks(application_id: str, ctx: PortalContext = SignedIn) -> Response:
+    return webhook_pages.endpoints_page(ctx, application_id, _hooks(application_id))
+
+
+@router.post("/applications/{application_id}/webhooks")
+def add_webhook(application_id: str, ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
+    return webhook_pages.add(ctx, application_id, _hooks(application_id), form)
+
+
+@router.get("/applications/{application_id}/webhooks/{endpoint_id}")
+def webhook(application_id: str, endpoint_id: str, ctx: PortalContext = SignedIn) -> Response:
+    return webhook_pages.endpoint_page(ctx, application_id, _hooks(application_id), endpoint_id)
+
+
+@router.post("/applications/{application_id}/webhooks/{endpoint_id}/delete")
+def delete_webhook(
+    application_id: str, endpoint_id: str, ctx: PortalContext = SignedIn, form: FormData = Form
+) -> Response:
+    return webhook_pages.delete(ctx, application_id, _hooks(application_id), endpoint_id)
+
+
+@router.post("/applications/{application_id}/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver")
+def redeliver_webhook(
+    application_id: str,
+    endpoint_id: str,
+    delivery_id: str,
+    ctx: PortalContext = SignedIn,
+    form: FormData = Form,
+) -> Response:
+    return webhook_pages.redeliver(ctx, application_id, _hooks(application_id), endpoint_id, delivery_id)
+
+
+# ---------------------------------------------------------------------------------------------
 # Subscriptions, usage and invoices
 
 
@@ -368,6 +416,68 @@ def wallet_entries(currency: str, ctx: PortalContext = SignedIn) -> Response:
     return ctx.render(
         "devportal/wallet_detail.html", title=f"{found['currency']} wallet", wallet=found, chart=chart
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Alert thresholds (the subscriber's own; crossings go to their applications' webhooks)
+
+
+@router.get("/alerts")
+def alerts(ctx: PortalContext = SignedIn) -> Response:
+    return _alerts_page(ctx)
+
+
+def _alerts_page(
+    ctx: PortalContext, adding: dict[str, Any] | None = None, status_code: int = 200
+) -> Response:
+    with ctx.unit_of_work() as db:
+        thresholds = services.my_thresholds(db, ctx.principal)
+        subs = services.my_subscriptions(db, ctx.runtime, ctx.principal)
+    names = {s["subscriptionId"]: f"{s['apiName']} {s['apiVersion']} · {s['applicationName']}" for s in subs}
+    return ctx.render(
+        "devportal/alerts.html",
+        status_code=status_code,
+        title="Alerts",
+        thresholds=thresholds,
+        subscriptions=names,
+        adding=adding or {"subject": None, "v": {}, "errors": {}, "error": None},
+    )
+
+
+@router.post("/alerts")
+def add_alert(ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
+    """As POST /api/am/store/v1/alert-thresholds; a refusal shows under its field, what was typed kept."""
+    f = FormReader(form)
+    subject = "SPEND" if f.text("subject") == "SPEND" else "WALLET"
+    names = ("subscriptionId", "percent", "amount") if subject == "SPEND" else ("currency", "amount")
+    values = {name: f.text(name) for name in names}
+    try:
+        if subject == "WALLET":  # the service's words for a missing field assume a REST body
+            for name in names:
+                if not values[name]:
+                    raise services.BadRequest(f"'{name}': is required")
+        with ctx.unit_of_work() as db:
+            services.add_threshold(
+                db, ctx.principal, {"subject": subject, **{k: v or None for k, v in values.items()}}
+            )
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        errors, error = field_errors(error_message(exc), ALERT_LABELS)
+        if "amount" in errors and subject == "SPEND" and not values["amount"] and values["percent"]:
+            errors["percent"] = errors.pop("amount")  # e.g. "the plan charges nothing per call"
+        if errors and not error:
+            error = "The alert was not added: correct the field marked below."
+        adding = {"subject": subject, "v": values, "errors": errors, "error": error}
+        return _alerts_page(ctx, adding, status_code=exc.status_code)
+    return ctx.redirect("/devportal/alerts", flash="The alert was added.")
+
+
+@router.post("/alerts/{threshold_id}/delete")
+def delete_alert(threshold_id: str, ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
+    with ctx.unit_of_work() as db:
+        services.delete_threshold(db, ctx.principal, threshold_id)
+    return ctx.redirect("/devportal/alerts", flash="The alert was deleted.")
 
 
 # ---------------------------------------------------------------------------------------------

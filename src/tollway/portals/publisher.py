@@ -1,5 +1,5 @@
-"""The publisher portal: APIs (create, publish), the Monetization tab, subscriptions, revenue, and
-prepaid credit granted to subscribers."""
+"""The publisher portal: APIs (create, publish), the Monetization tab, subscriptions, revenue,
+prepaid credit granted to subscribers, and the tenant's webhooks."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tollway.billing.attributes import api_attributes
 from tollway.errors import TollwayError
-from tollway.portals import services
+from tollway.portals import services, webhook_pages
 from tollway.portals.forms import FormReader, field_errors, humanize, strip_none
 from tollway.portals.web import (
     Form,
@@ -277,6 +277,39 @@ def _grant_form(ctx: PortalContext, values: dict[str, str], refusal: str | None 
         errors=errors,
         error=error,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The tenant's webhooks (pages shared with the developer portal)
+
+HOOKS = "/publisher/webhooks"
+
+
+@router.get("/webhooks")
+def webhooks(ctx: PortalContext = PublisherUser) -> Response:
+    return webhook_pages.endpoints_page(ctx, None, HOOKS)
+
+
+@router.post("/webhooks")
+def add_webhook(ctx: PortalContext = PublisherUser, form: FormData = Form) -> Response:
+    return webhook_pages.add(ctx, None, HOOKS, form)
+
+
+@router.get("/webhooks/{endpoint_id}")
+def webhook(endpoint_id: str, ctx: PortalContext = PublisherUser) -> Response:
+    return webhook_pages.endpoint_page(ctx, None, HOOKS, endpoint_id)
+
+
+@router.post("/webhooks/{endpoint_id}/delete")
+def delete_webhook(endpoint_id: str, ctx: PortalContext = PublisherUser, form: FormData = Form) -> Response:
+    return webhook_pages.delete(ctx, None, HOOKS, endpoint_id)
+
+
+@router.post("/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver")
+def redeliver_webhook(
+    endpoint_id: str, delivery_id: str, ctx: PortalContext = PublisherUser, form: FormData = Form
+) -> Response:
+    return webhook_pages.redeliver(ctx, None, HOOKS, endpoint_id, delivery_id)
 
 
 add_not_found_page(router)

@@ -74,12 +74,17 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/admin/wallets", "Wallets"),
         ("/admin/monetization", "Monetization"),
     ],
-    "publisher": [("/publisher/apis", "APIs"), ("/publisher/wallets", "Wallets")],
+    "publisher": [
+        ("/publisher/apis", "APIs"),
+        ("/publisher/wallets", "Wallets"),
+        ("/publisher/webhooks", "Webhooks"),
+    ],
     "devportal": [
         ("/devportal/apis", "APIs"),
         ("/devportal/applications", "Applications"),
         ("/devportal/subscriptions", "Subscriptions"),
         ("/devportal/wallets", "Wallet"),
+        ("/devportal/alerts", "Alerts"),
     ],
 }
 

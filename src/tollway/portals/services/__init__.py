@@ -7,6 +7,7 @@ written against the documented API and not against the ORM. Nothing here decides
 """
 
 from tollway.errors import BadRequest, NotFound
+from tollway.events import EVENT_TYPES
 from tollway.monetization.top_ups import NoPayments
 from tollway.portals.services.admin import (
     publish_status,
@@ -14,6 +15,7 @@ from tollway.portals.services.admin import (
     start_usage_publishing,
     tenant_keys_set,
 )
+from tollway.portals.services.alerts import add_threshold, delete_threshold, my_thresholds
 from tollway.portals.services.identity import authenticate, sign_up
 from tollway.portals.services.plans import create_plan, delete_plan, get_plan, list_plans, update_plan
 from tollway.portals.services.publisher import (
@@ -59,12 +61,22 @@ from tollway.portals.services.wallets import (
     tenant_wallet,
     tenant_wallets,
 )
+from tollway.portals.services.webhooks import (
+    add_endpoint,
+    delete_endpoint,
+    endpoint_log,
+    endpoints,
+    redeliver,
+)
 
 __all__ = [
+    "EVENT_TYPES",
     "BadRequest",
     "DailyUsage",
     "NoPayments",
     "NotFound",
+    "add_endpoint",
+    "add_threshold",
     "api_revenue",
     "api_subscriptions",
     "application_keys",
@@ -78,7 +90,11 @@ __all__ = [
     "create_plan",
     "credit",
     "daily_usage",
+    "delete_endpoint",
     "delete_plan",
+    "delete_threshold",
+    "endpoint_log",
+    "endpoints",
     "expiry_of",
     "generate_keys",
     "generate_token",
@@ -94,10 +110,12 @@ __all__ = [
     "my_spend_cap",
     "my_subscription",
     "my_subscriptions",
+    "my_thresholds",
     "my_wallet",
     "my_wallets",
     "publish_status",
     "publisher_invoice",
+    "redeliver",
     "remove_my_spend_cap",
     "set_api_monetization",
     "set_my_spend_cap",
