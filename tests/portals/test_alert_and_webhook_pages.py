@@ -135,6 +135,7 @@ def test_a_subscriber_adds_and_deletes_alert_thresholds(
         ({"subject": "WALLET", "currency": "USD", "amount": ""}, "amount", "amount is required"),
         ({"subject": "WALLET", "currency": "XYZ", "amount": "5"}, "currency", "not an iso 4217"),
         ({"subject": "SPEND", "percent": "150", "amount": ""}, "percent", "at most 100"),
+        ({"subject": "SPEND", "percent": "50", "amount": ""}, "percent", "no spend cap"),
         ({"subject": "SPEND", "percent": "", "amount": ""}, "percent", "give either percent"),
         ({"subject": "SPEND", "percent": "50", "amount": "5"}, "percent", "give either percent"),
         ({"subject": "SPEND", "percent": "", "amount": "-1"}, "spend-amount", "more than 0"),

@@ -101,6 +101,9 @@ def test_spend_thresholds_and_the_cap_each_cross_once_in_the_period(
     sub = world.subscribe(app, api, tier="Metered")
     dev = identity.login("dev")
     cap = f"{STORE}/subscriptions/{sub}/spend-cap"
+    uncapped = {"subject": "SPEND", "subscriptionId": sub, "percent": "50"}
+    refused = http.post(THRESHOLDS, headers=dev.headers, json=uncapped)
+    assert refused.status_code == 400 and "no spend cap" in refused.json()["description"]
     expect(http.put(cap, headers=dev.headers, json={"amount": "0.10", "mode": "SOFT"}), 200)
     spend = {"subject": "SPEND", "subscriptionId": sub}
     half = expect(http.post(THRESHOLDS, headers=dev.headers, json=spend | {"percent": "50"}), 201)

@@ -86,12 +86,17 @@ def create_threshold(
         if (percent is None) == (amount is None):
             raise BadRequest("'percent': give either percent (of the subscription's cap) or amount")
         sub = owned_subscription(session, caller, subscription_id)
-        _, plan = capped_pricing(session, sub)
+        policy, plan = capped_pricing(session, sub)
         threshold.subscription_id, threshold.currency = sub.id, plan.currency
         if percent is not None:
             value = parse_amount(percent, "percent", signed=False)
             if value > 100:
                 raise BadRequest("'percent': at most 100 (of the subscription's spend cap)")
+            if policy.default_spend_cap is None and session.get(SpendCap, sub.id) is None:
+                raise BadRequest(
+                    "'percent': the subscription has no spend cap to take a percentage of "
+                    "(set a cap first, or give an amount)"
+                )
             threshold.percent = value
         else:
             threshold.amount = parse_amount(amount or "", "amount", signed=False)
