@@ -56,7 +56,8 @@ from bench.gateway.run import (
 )
 from tollway.gateway.limits import PENDING, Limiter
 from tollway.gateway.redis_limits import RedisLimiter
-from tollway.gateway.snapshot import Plan, Window
+from tollway.gateway.snapshot import Plan
+from tollway.pricing.windows import Window
 
 VARIANTS = ("local", "redis")
 CONNECTIONS = 32

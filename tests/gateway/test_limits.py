@@ -21,9 +21,10 @@ from tests.gateway.support import (
     subscribe,
     wait_until,
 )
-from tollway.gateway.limits import Limiter, retry_after, window_end, window_of
-from tollway.gateway.snapshot import Plan, Window
+from tollway.gateway.limits import Limiter, retry_after
+from tollway.gateway.snapshot import Plan
 from tollway.models.usage import UsageEventRow
+from tollway.pricing.windows import Window, window_end, window_of
 from tollway.runtime import Runtime
 
 MINUTE = 60.0

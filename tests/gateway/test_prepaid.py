@@ -36,9 +36,10 @@ from tests.support.servers import free_port
 from tollway.db.session import transaction
 from tollway.gateway.prepaid import REFUSED, WalletGuard
 from tollway.gateway.shared_limits import SharedCounterTable
-from tollway.gateway.snapshot import Plan, Prepaid, SubscriptionEntry, Tariff, WalletState, Window
+from tollway.gateway.snapshot import Plan, Prepaid, SubscriptionEntry, Tariff, WalletState
 from tollway.models import WalletEntry
 from tollway.pricing.prices import PriceTier, PricingPlan, usage_cost
+from tollway.pricing.windows import Window
 from tollway.runtime import Runtime
 from tollway.wallets import entries
 from tollway.wallets.settlement import settle_all

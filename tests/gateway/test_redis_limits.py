@@ -28,7 +28,8 @@ from tests.gateway.test_process import TOLLWAY, start_gateway, wait_serving
 from tests.support.servers import free_port
 from tollway.gateway.limits import PENDING, UNAVAILABLE, Limiter
 from tollway.gateway.redis_limits import RedisLimiter
-from tollway.gateway.snapshot import Plan, Window
+from tollway.gateway.snapshot import Plan
+from tollway.pricing.windows import Window
 from tollway.runtime import Runtime
 
 START = 1_700_000_040.0  # a minute boundary

@@ -172,6 +172,38 @@ def test_a_spend_alert_on_a_plan_without_a_price_per_call_is_refused_under_the_p
     assert 'value="80"' in answer.text and thresholds(runtime) == []
 
 
+def test_a_quota_alert_is_added_in_its_own_form_and_refusals_show_under_its_fields(
+    people: People, world: World, runtime: Runtime
+) -> None:
+    metered(runtime, world.subs["sue"])  # 100 calls a minute
+    sue = people["sue"]
+    page = sue.get("/devportal/alerts")
+    assert 'data-testid="quota-alert-form"' in page.text and 'id="f-quota-requests"' in page.text
+    sub = world.subs["sue"]
+    for form, field, words in (
+        ({"percent": "120"}, "percent", "at most 100"),
+        ({"requests": "ten"}, "requests", "whole number"),
+        ({"requests": "0"}, "requests", "whole number"),
+        ({"percent": "5", "requests": "5"}, "percent", "give either percent"),
+    ):
+        answer = sue.post("/devportal/alerts", subject="QUOTA", subscriptionId=sub, **form)
+        assert answer.status_code == 400, (form, answer.text[:300])
+        assert words in field_error(answer.text, f"quota-{field}"), form
+        for value in form.values():
+            assert f'value="{value}"' in answer.text  # what was typed is kept
+        assert not any(leak in answer.text for leak in LEAKS)
+    assert thresholds(runtime) == []
+    added = sue.post("/devportal/alerts", subject="QUOTA", subscriptionId=sub, requests="90")
+    assert added.status_code == 303
+    shown = sue.get("/devportal/alerts").text
+    assert "Request quota" in shown and "reach 90" in shown
+    token = OrmIdentity(runtime).login("sue")
+    listed = expect_json(sue.http.get(f"{STORE}/alert-thresholds", headers=token.headers), 200)
+    assert [(t["subject"], t["requests"], t["subscriptionId"]) for t in listed["list"]] == [
+        ("QUOTA", 90, sub)
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # Webhooks of an application (developer portal)
 

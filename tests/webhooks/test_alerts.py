@@ -142,3 +142,57 @@ def test_spend_thresholds_and_the_cap_each_cross_once_in_the_period(
     assert {(e["data"]["cap"], e["data"]["capMode"], e["data"]["subscriptionId"]) for e in crossed} == {
         ("0.10", "SOFT", sub)
     }
+
+
+def test_quota_thresholds_cross_once_per_quota_window(
+    world: World, http: httpx.Client, identity: OrmIdentity
+) -> None:
+    webhook_settings(world.runtime, allow_internal_targets=True)
+    plan = world.policy("Quota", price="0.01")
+    # 10 calls a month (a calendar-month window, as the gateway counts it).
+    world.edit_policy(plan, request_count=10, time_unit="month", unit_time=1)
+    bandwidth = world.policy("Bytes", price="0.01")
+    world.edit_policy(bandwidth, limit_type="BandwidthLimit", data_amount=10, data_unit="MB")
+    api = world.api("Maps", policies=["Quota", "Bytes"])
+    world.monetize(api)
+    app = world.app()
+    sub = world.subscribe(app, api, tier="Quota")
+    by_bytes = world.subscribe(world.app(), api, tier="Bytes")
+    dev = identity.login("dev")
+    quota = {"subject": "QUOTA", "subscriptionId": sub}
+    half = expect(http.post(THRESHOLDS, headers=dev.headers, json=quota | {"percent": "50"}), 201)
+    eight = expect(http.post(THRESHOLDS, headers=dev.headers, json=quota | {"requests": 8}), 201)
+    assert (half["percent"], eight["requests"], eight["subject"]) == ("50", 8, "QUOTA")
+    for bad, status, field in (
+        (quota | {"percent": "101"}, 400, "percent"),
+        (quota | {"requests": 0}, 400, "requests"),
+        (quota | {"percent": "5", "requests": 5}, 400, "percent"),
+        (quota | {"requests": 5, "currency": "USD"}, 400, "amount"),
+        ({"subject": "QUOTA", "subscriptionId": by_bytes, "percent": "5"}, 400, "subscriptionId"),
+        ({"subject": "SPEND", "subscriptionId": sub, "requests": 5}, 400, "requests"),
+        ({"subject": "QUOTA", "subscriptionId": "no-such-subscription", "percent": "5"}, 404, ""),
+    ):
+        answer = http.post(THRESHOLDS, headers=dev.headers, json=bad)
+        assert answer.status_code == status, (bad, answer.text)
+        assert field in answer.json()["description"], (bad, answer.text)
+    with receiver() as hooks:
+        mine = f"{STORE}/applications/{app}/webhooks"
+        expect(http.post(mine, headers=dev.headers, json={"url": hooks.url}), 201)
+        world.calls(sub, 4, billable=False)  # refused by the backend: still calls against the quota
+        assert settle_and_alert(world) == 0
+        world.calls(sub, 1)  # 5 of 10: half
+        assert settle_and_alert(world) == 1
+        world.calls(sub, 3)  # 8
+        assert settle_and_alert(world) == 1
+        world.calls(sub, 5)  # 13: past the quota, nothing more to say
+        assert settle_and_alert(world) == 0
+        dispatch_until(world.runtime, lambda: len(hooks.delivered()) == 2)
+    crossed = sorted(events(hooks), key=lambda e: e["data"]["used"])
+    assert [e["type"] for e in crossed] == ["usage.threshold_crossed"] * 2
+    assert [e["data"]["threshold"] for e in crossed] == [
+        {"kind": "QUOTA", "thresholdId": half["thresholdId"], "percent": "50"},
+        {"kind": "QUOTA", "thresholdId": eight["thresholdId"], "requests": "8"},
+    ]
+    assert [(e["data"]["used"], e["data"]["quota"]) for e in crossed] == [(5, 10), (8, 10)]
+    start = datetime.fromisoformat(crossed[0]["data"]["windowStart"])
+    assert (start.day, start.hour, start.minute) == (1, 0, 0)  # the calendar month's first moment

@@ -1,12 +1,12 @@
 """Business-plan limits: the quota per window and the burst rate, per subscription.
 
-Fixed windows aligned to the epoch in UTC (a per-minute window starts at :00 seconds, a per-day
-window at midnight UTC) and to calendar months for month/year units, so every gateway process
-and node agrees on where a window starts and ``Retry-After`` is the time left in it. A lone
-gateway process keeps its counters in its own memory (this module); the worker processes of one
-gateway share theirs (:mod:`tollway.gateway.shared_limits`). Separate nodes count apart: each
-enforces the full limit on its own share of the traffic, unless they share counters in Redis
-(:mod:`tollway.gateway.redis_limits`, ``[gateway] limits = "redis"``).
+Fixed windows (:mod:`tollway.pricing.windows`) aligned to the epoch in UTC (a per-minute window
+starts at :00 seconds, a per-day window at midnight UTC) and to calendar months for month/year
+units, so every gateway process and node agrees on where a window starts and ``Retry-After`` is
+the time left in it. A lone gateway process keeps its counters in its own memory (this module);
+the worker processes of one gateway share theirs (:mod:`tollway.gateway.shared_limits`). Separate
+nodes count apart: each enforces the full limit on its own share of the traffic, unless they
+share counters in Redis (:mod:`tollway.gateway.redis_limits`, ``[gateway] limits = "redis"``).
 """
 
 from __future__ import annotations
@@ -14,56 +14,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
-from tollway.gateway.snapshot import Plan, Window
+from tollway.gateway.snapshot import Plan
+from tollway.pricing.windows import window_end
 
-UNIT_SECONDS = {
-    "sec": 1,
-    "second": 1,
-    "seconds": 1,
-    "s": 1,
-    "min": 60,
-    "minute": 60,
-    "minutes": 60,
-    "m": 60,
-    "hour": 3600,
-    "hours": 3600,
-    "h": 3600,
-    "day": 86400,
-    "days": 86400,
-    "d": 86400,
-    "week": 604800,
-    "weeks": 604800,
-    "w": 604800,
-}
-UNIT_MONTHS = {"month": 1, "months": 1, "mo": 1, "year": 12, "years": 12, "y": 12}
 BYTE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 
 # What ``admit`` answers besides 0.0 (pass) and the seconds until a refused call would pass:
 PENDING = -1.0  # not known yet: ``admit_later`` decides (a limiter that asks Redis for a lease)
 UNAVAILABLE = -2.0  # the limits cannot be checked now (Redis away, ``fail_closed``): answer 503
-
-
-def window_of(unit: str | None, count: int) -> Window | None:
-    """The window for ``count`` times ``unit``; None for a unit Tollway does not know."""
-    name = (unit or "").strip().lower()
-    count = max(1, count)
-    if name in UNIT_SECONDS:
-        return Window(seconds=float(UNIT_SECONDS[name] * count))
-    if name in UNIT_MONTHS:
-        return Window(months=UNIT_MONTHS[name] * count)
-    return None
-
-
-def window_end(window: Window, now: float) -> float:
-    """When the window containing ``now`` ends (epoch seconds)."""
-    if not window.months:
-        return (now // window.seconds + 1) * window.seconds
-    moment = datetime.fromtimestamp(now, UTC)
-    index = (moment.year - 1970) * 12 + moment.month - 1
-    following = (index // window.months + 1) * window.months
-    return datetime(1970 + following // 12, following % 12 + 1, 1, tzinfo=UTC).timestamp()
 
 
 class Counter:

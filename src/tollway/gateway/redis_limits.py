@@ -24,7 +24,7 @@ plan holds exactly across nodes, without a Redis round trip per call:
 - **Returns.** A lease unused for ``LEASE_IDLE`` seconds, and every lease when the gateway stops,
   goes back: ``taken -= left over`` (:data:`GIVE_BACK`). Bytes are known only after an answer:
   a bytes lease may go below zero, and the overdraft is added to ``taken`` at once.
-- **Windows** are the clock's (:func:`tollway.gateway.limits.window_end`), so every node agrees on
+- **Windows** are the clock's (:func:`tollway.pricing.windows.window_end`), so every node agrees on
   them when their clocks agree (NTP); each key expires (``PEXPIRE``) with its window, plus
   ``KEY_MARGIN_MS``. A 429's ``Retry-After`` is the time left in the window.
 
@@ -52,8 +52,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from tollway.gateway.limits import PENDING, UNAVAILABLE, Limiter, window_end
+from tollway.gateway.limits import PENDING, UNAVAILABLE, Limiter
 from tollway.gateway.snapshot import Plan
+from tollway.pricing.windows import window_end
 
 log = logging.getLogger(__name__)
 

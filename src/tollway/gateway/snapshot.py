@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from tollway.pricing.windows import Window
+
 INFINITY = math.inf
 # Subscription states that let production traffic through.
 ACTIVE = "UNBLOCKED"
@@ -41,14 +43,6 @@ class ApiRoute:
     production: Backend | None
     sandbox: Backend | None
     timeout: float
-
-
-@dataclass(slots=True)
-class Window:
-    """A fixed window aligned to the epoch (seconds) or to calendar months (months)."""
-
-    seconds: float = 0.0
-    months: int = 0
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, and_, or_, select
 
-from tollway.gateway.limits import BYTE_UNITS, window_of
+from tollway.gateway.limits import BYTE_UNITS
 from tollway.gateway.prepaid_loader import load_prepaid
 from tollway.gateway.snapshot import (
     INFINITY,
@@ -27,7 +27,6 @@ from tollway.gateway.snapshot import (
     Plan,
     Snapshot,
     SubscriptionEntry,
-    Window,
 )
 from tollway.models import (
     DEFAULT_TENANT,
@@ -41,6 +40,7 @@ from tollway.models import (
     Tenant,
 )
 from tollway.models.config_version import ConfigVersion
+from tollway.pricing.windows import quota_window, window_of
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def build_plan(row: Any) -> Plan:
     window = window_of(row.time_unit, int(row.unit_time or 1))
     if window is None:
         log.warning("plan %s: unknown time unit %r, using minutes", row.name, row.time_unit)
-        window = Window(seconds=60.0 * max(1, int(row.unit_time or 1)))
+        window = quota_window(row.time_unit, int(row.unit_time or 1))
     burst, burst_seconds = max(0, int(row.rate_limit_count or 0)), 1.0
     if burst:
         burst_window = window_of(row.rate_limit_time_unit or "sec", 1)

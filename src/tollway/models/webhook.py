@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tollway.db.base import Base, IdMixin, TimestampMixin
@@ -86,7 +86,7 @@ class WebhookAttempt(IdMixin, Base):
 
 
 class AlertThreshold(IdMixin, TimestampMixin, Base):
-    """A subscriber's threshold on a wallet's balance or a subscription's spend."""
+    """A subscriber's threshold on a wallet's balance, a subscription's spend or its request quota."""
 
     __tablename__ = "alert_thresholds"
     __table_args__ = (Index(None, "tenant_id", "owner_id"),)
@@ -95,7 +95,8 @@ class AlertThreshold(IdMixin, TimestampMixin, Base):
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     # WALLET: crossed when the balance of the owner's wallet in ``currency`` falls below ``amount``.
     # SPEND: crossed when the subscription's spend in the period reaches ``percent`` of its cap
-    # or ``amount``.
+    # or ``amount``. QUOTA: crossed when the subscription's calls in its plan's quota window reach
+    # ``percent`` of the quota or ``requests``.
     subject: Mapped[str] = mapped_column(String(8), nullable=False)
     currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
     subscription_id: Mapped[str | None] = mapped_column(
@@ -103,6 +104,7 @@ class AlertThreshold(IdMixin, TimestampMixin, Base):
     )
     percent: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
     amount: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    requests: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class AlertCrossing(IdMixin, Base):

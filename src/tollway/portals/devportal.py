@@ -39,6 +39,13 @@ ALERT_LABELS = {
     "amount": "Amount",
     "percent": "Percent",
     "subscriptionId": "Subscription",
+    "requests": "Calls",
+}
+# The fields of each alert form (the subject's hidden input says which form was sent).
+ALERT_FIELDS = {
+    "WALLET": ("currency", "amount"),
+    "SPEND": ("subscriptionId", "percent", "amount"),
+    "QUOTA": ("subscriptionId", "percent", "requests"),
 }
 SIGNUP_LABELS = {"user.username": "Username", "user.password": "Password", "user.claims": "E-mail"}
 
@@ -448,8 +455,8 @@ def _alerts_page(
 def add_alert(ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
     """As POST /api/am/store/v1/alert-thresholds; a refusal shows under its field, what was typed kept."""
     f = FormReader(form)
-    subject = "SPEND" if f.text("subject") == "SPEND" else "WALLET"
-    names = ("subscriptionId", "percent", "amount") if subject == "SPEND" else ("currency", "amount")
+    subject = f.text("subject") if f.text("subject") in ALERT_FIELDS else "WALLET"
+    names = ALERT_FIELDS[subject]
     values = {name: f.text(name) for name in names}
     try:
         if subject == "WALLET":  # the service's words for a missing field assume a REST body

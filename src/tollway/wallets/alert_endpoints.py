@@ -28,6 +28,7 @@ def threshold_out(t: AlertThreshold) -> AlertThresholdOut:
         subscriptionId=t.subscription_id,
         percent=price_text(t.percent),
         amount=price_text(t.amount),
+        requests=t.requests,
         createdAt=t.created_at,
     )
 
@@ -48,6 +49,7 @@ def create_threshold(body: AlertThresholdIn, session: DbSession, caller: Subscri
         subscription_id=body.subscriptionId,
         percent=body.percent,
         amount=body.amount,
+        requests=body.requests,
     )
     return threshold_out(made)
 

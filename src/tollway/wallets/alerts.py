@@ -23,15 +23,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tollway.db.base import new_id
 from tollway.errors import BadRequest, NotFound, TollwayError
-from tollway.events import emit
 from tollway.identity.principal import Principal
 from tollway.models import (
-    AlertCrossing,
     AlertThreshold,
     SpendCap,
     Subscription,
@@ -40,8 +37,9 @@ from tollway.models import (
     WalletEntry,
 )
 from tollway.policies.pricing_input import price_text
-from tollway.wallets import entries
+from tollway.wallets import entries, quota_alerts
 from tollway.wallets.caps import capped_pricing, owned_subscription, spent
+from tollway.wallets.crossings import cross
 from tollway.wallets.service import currency_of, money_text, parse_amount, user_of
 
 log = logging.getLogger(__name__)
@@ -63,6 +61,7 @@ def create_threshold(
     subscription_id: str | None,
     percent: str | None,
     amount: str | None,
+    requests: int | None = None,
 ) -> AlertThreshold:
     owner = user_of(caller)
     count = session.scalar(
@@ -71,7 +70,15 @@ def create_threshold(
     if (count or 0) >= MAX_THRESHOLDS:
         raise BadRequest(f"'subject': at most {MAX_THRESHOLDS} alert thresholds each; delete one first")
     threshold = AlertThreshold(id=new_id(), tenant_id=caller.tenant_id, owner_id=owner, subject=subject)
-    if subject == "WALLET":
+    if requests is not None and subject != "QUOTA":
+        raise BadRequest("'requests': only a QUOTA threshold counts requests")
+    if subject == "QUOTA":
+        if amount is not None or currency is not None:
+            raise BadRequest("'amount': a QUOTA threshold counts requests: give percent or requests")
+        quota_alerts.fill(
+            session, caller, threshold, subscription_id=subscription_id, percent=percent, requests=requests
+        )
+    elif subject == "WALLET":
         if amount is None or percent is not None or subscription_id is not None:
             raise BadRequest(
                 "'amount': a WALLET threshold is a balance amount (no percent, no subscriptionId)"
@@ -129,32 +136,6 @@ class AlertResult:
     events: int = 0
 
 
-def _cross(
-    session: Session,
-    key: str,
-    period: str,
-    now: datetime,
-    tenant_id: str,
-    event_type: str,
-    data: dict[str, Any],
-    **route: str | None,
-) -> bool:
-    """Record the crossing and emit its event, unless it was recorded before (here or by another node)."""
-    if session.scalar(
-        select(AlertCrossing.id).where(AlertCrossing.threshold_key == key, AlertCrossing.period_key == period)
-    ):
-        return False
-    try:
-        with session.begin_nested():
-            crossing = AlertCrossing(id=new_id(), threshold_key=key, period_key=period, crossed_at=now)
-            session.add(crossing)
-            session.flush()
-            crossing.event_id = emit(session, tenant_id, event_type, data, **route)
-    except IntegrityError:
-        return False  # another node recorded it first
-    return True
-
-
 def _spend(session: Session, now: datetime, result: AlertResult) -> None:
     thresholds: dict[str, list[AlertThreshold]] = {}
     for t in session.scalars(select(AlertThreshold).where(AlertThreshold.subject == "SPEND")):
@@ -202,7 +183,7 @@ def _spend(session: Session, now: datetime, result: AlertResult) -> None:
                 amount = money_text(t.amount, plan.currency)
                 checks.append((t.id, t.amount, {"kind": "AMOUNT", "thresholdId": t.id, "amount": amount}))
         for key, level, threshold in checks:
-            if cost >= level and _cross(
+            if cost >= level and cross(
                 session,
                 key,
                 stamp,
@@ -245,7 +226,7 @@ def _wallets(session: Session, now: datetime, result: AlertResult) -> None:
             "balance": money_text(balance, wallet.currency),
         }
         route: dict[str, str | None] = {"owner_id": wallet.owner_id}
-        if balance <= 0 and _cross(
+        if balance <= 0 and cross(
             session, f"depleted:{wallet.id}", period, now, wallet.tenant_id, "wallet.depleted", data, **route
         ):
             result.events += 1
@@ -253,7 +234,7 @@ def _wallets(session: Session, now: datetime, result: AlertResult) -> None:
             if t.amount is None or balance >= t.amount:
                 continue
             below = {**data, "thresholdId": t.id, "threshold": money_text(t.amount, wallet.currency)}
-            if _cross(session, t.id, period, now, wallet.tenant_id, "wallet.low_balance", below, **route):
+            if cross(session, t.id, period, now, wallet.tenant_id, "wallet.low_balance", below, **route):
                 result.events += 1
 
 
@@ -263,4 +244,6 @@ def evaluate(factory: sessionmaker[Session], now: datetime) -> AlertResult:
         _wallets(session, now, result)
     with factory.begin() as session:
         _spend(session, now, result)
+    with factory.begin() as session:
+        result.events += quota_alerts.evaluate_quotas(session, now)
     return result

@@ -178,22 +178,26 @@ class SpendCapOut(ResponseBody):
 
 class AlertThresholdIn(RequestBody):
     """WALLET: ``currency`` and ``amount`` (crossed when the balance falls below it). SPEND:
-    ``subscriptionId`` and ``percent`` (of its spend cap) or ``amount`` (spent in the period)."""
+    ``subscriptionId`` and ``percent`` (of its spend cap) or ``amount`` (spent in the period).
+    QUOTA: ``subscriptionId`` and ``percent`` (of its plan's request quota) or ``requests`` (calls
+    in the quota's window)."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {"subject": "WALLET", "currency": "USD", "amount": "5.00"},
                 {"subject": "SPEND", "subscriptionId": "<subscription id>", "percent": "80"},
+                {"subject": "QUOTA", "subscriptionId": "<subscription id>", "percent": "90"},
             ]
         }
     )
 
-    subject: Annotated[str, Choice("WALLET", "SPEND")]
+    subject: Annotated[str, Choice("WALLET", "SPEND", "QUOTA")]
     currency: Currency | None = None
     subscriptionId: Annotated[str, StringConstraints(max_length=64)] | None = None
     percent: Amount | None = None
     amount: Amount | None = None
+    requests: Annotated[int, Field(ge=1, le=10**15)] | None = None
 
 
 class AlertThresholdOut(ResponseBody):
@@ -203,6 +207,7 @@ class AlertThresholdOut(ResponseBody):
     subscriptionId: str | None
     percent: str | None
     amount: str | None
+    requests: int | None = None
     createdAt: datetime
 
 

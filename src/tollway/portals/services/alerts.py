@@ -36,8 +36,13 @@ def add_threshold(db: Session, principal: Principal, fields: dict[str, str | Non
         _check_number(fields.get(name), name)
     if fields.get("currency"):
         wallet_service.currency_of(fields["currency"] or "")
+    given: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    if "requests" in given:  # a form sends text; the REST body a JSON number
+        if not re.fullmatch(r"[0-9]{1,15}", str(given["requests"])) or int(given["requests"]) < 1:
+            raise BadRequest("'requests': a whole number of calls, 1 or more (e.g. 1000)")
+        given["requests"] = int(given["requests"])
     try:
-        body = AlertThresholdIn.model_validate({k: v for k, v in fields.items() if v is not None})
+        body = AlertThresholdIn.model_validate(given)
     except ValidationError as exc:
         raise BadRequest(words_for(exc)) from None
     made = alerts.create_threshold(
@@ -48,6 +53,7 @@ def add_threshold(db: Session, principal: Principal, fields: dict[str, str | Non
         subscription_id=body.subscriptionId,
         percent=body.percent,
         amount=body.amount,
+        requests=body.requests,
     )
     return dump(threshold_out(made))
 

@@ -86,6 +86,7 @@ def upgrade() -> None:
         sa.Column("subscription_id", sa.String(length=36), nullable=True),
         sa.Column("percent", tollway.db.types.Money(), nullable=True),
         sa.Column("amount", tollway.db.types.Money(), nullable=True),
+        sa.Column("requests", sa.BigInteger(), nullable=True),
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("created_at", tollway.db.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -174,25 +175,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("webhook_attempts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_webhook_attempts_delivery_id_attempted_at"))
-
-    op.drop_table("webhook_attempts")
-    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_status_next_attempt_at"))
-        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_endpoint_id_created_at"))
-
-    op.drop_table("webhook_deliveries")
-    with op.batch_alter_table("alert_thresholds", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_alert_thresholds_tenant_id_owner_id"))
-
-    op.drop_table("alert_thresholds")
-    with op.batch_alter_table("webhook_endpoints", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_webhook_endpoints_tenant_id_application_id"))
-
-    op.drop_table("webhook_endpoints")
-    with op.batch_alter_table("webhook_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_webhook_events_tenant_id_created_at"))
-
-    op.drop_table("webhook_events")
-    op.drop_table("alert_crossings")
+    # Dropping a table drops its indexes; dropping an index first fails on MariaDB when a foreign
+    # key uses it (error 1553). Children before their parents.
+    for table in (
+        "webhook_attempts",
+        "webhook_deliveries",
+        "alert_thresholds",
+        "webhook_endpoints",
+        "webhook_events",
+        "alert_crossings",
+    ):
+        op.drop_table(table)
