@@ -1,9 +1,11 @@
-"""The admin portal's plan form sets a plan's billing mode (postpaid or prepaid)."""
+"""The admin portal's plan form sets a plan's billing mode (postpaid or prepaid) and its default
+spend cap."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -86,3 +88,44 @@ def test_a_free_plan_cannot_be_prepaid(people: People, runtime: Runtime) -> None
         assert (
             session.scalar(select(SubscriptionPolicy).where(SubscriptionPolicy.name == "FreeWallet")) is None
         )
+
+
+def cap_of(runtime: Runtime, name: str) -> object:
+    with runtime.session_factory() as session:
+        return session.scalar(
+            select(SubscriptionPolicy.default_spend_cap).where(SubscriptionPolicy.name == name)
+        )
+
+
+def test_a_plans_default_spend_cap_is_set_shown_and_removed_in_the_form(
+    people: People, runtime: Runtime
+) -> None:
+    admin = people["admin"]
+    admin.get("/admin/plans/new")
+    fields = {
+        "policyName": "Capped",
+        "billingPlan": "COMMERCIAL",
+        "billingMode": "POSTPAID",
+        "monetizationPlan": "DynamicRate",
+        "pricePerRequest": "0.0004",
+        "currencyType": "USD",
+        "billingCycle": "month",
+        "requestCount": "100",
+        "defaultSpendCap": "25.50",
+    }
+    assert admin.post("/admin/plans/new", **fields).status_code == 303
+    assert cap_of(runtime, "Capped") == Decimal("25.50")
+    with runtime.session_factory() as session:
+        policy_id = session.scalar(select(SubscriptionPolicy.id).where(SubscriptionPolicy.name == "Capped"))
+    assert 'value="25.5"' in admin.get(f"/admin/plans/{policy_id}").text
+    # Emptied: the plan has no default cap any more.
+    assert admin.post(f"/admin/plans/{policy_id}", **(fields | {"defaultSpendCap": ""})).status_code == 303
+    assert cap_of(runtime, "Capped") is None
+    # A prepaid plan has its wallet instead: refused under the field, what was typed kept.
+    refused = admin.post(
+        "/admin/plans/new", **(fields | {"policyName": "PrepaidCapped", "billingMode": "PREPAID"})
+    )
+    assert refused.status_code == 400
+    assert "Default spend cap" in refused.text and 'value="25.50"' in refused.text
+    assert not any(leak in refused.text for leak in LEAKS)
+    assert cap_of(runtime, "PrepaidCapped") is None

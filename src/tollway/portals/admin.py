@@ -50,6 +50,7 @@ PLAN_LABELS = {
     "unitTime": "Unit time",
     "billingPlan": "Billing plan",
     "billingMode": "Billing mode",
+    "defaultSpendCap": "Default spend cap",
     "monetization.monetizationPlan": "Monetization plan",
     "fixedPrice": "Fixed price",
     "pricePerRequest": "Price per request",
@@ -190,6 +191,8 @@ def plan_body(f: FormReader) -> dict[str, Any]:
         "stopOnQuotaReach": f.checked("stopOnQuotaReach"),
         "billingPlan": f.text("billingPlan") or "FREE",
         "billingMode": f.text("billingMode") or "POSTPAID",
+        # Refused by the plan service unless postpaid with a price per call (named in the error).
+        "defaultSpendCap": f.optional("defaultSpendCap"),
     }
     if body["billingPlan"] == "COMMERCIAL":
         plan = f.text("monetizationPlan") or "FixedRate"
@@ -261,6 +264,7 @@ def plan_values(plan: dict[str, Any]) -> dict[str, Any]:
         "stopOnQuotaReach": "on" if plan.get("stopOnQuotaReach", True) else "",
         "billingPlan": plan.get("billingPlan", "FREE"),
         "billingMode": plan.get("billingMode", "POSTPAID"),
+        "defaultSpendCap": plan.get("defaultSpendCap") or "",
         "monetizationPlan": monetization.get("monetizationPlan") or "FixedRate",
         "fixedPrice": props.get("fixedPrice") or "",
         "pricePerRequest": props.get("pricePerRequest") or "",
