@@ -389,8 +389,12 @@ def test_redis_killed_mid_run_fail_open_keeps_serving_then_counts_shared_again(
         redis_server.start()
 
         def shared_again() -> bool:
-            return gateways.call(0, world.tokens["busy"]).status_code == 200 and bool(
-                redis_server.limit_keys()
+            # Every node back on Redis (each finds out by its own PING), not only the first.
+            healths = [gateways.call(n, "probe", "/_tollway/health").json() for n in range(2)]
+            return (
+                all(h["limits"]["shared"] for h in healths)
+                and gateways.call(0, world.tokens["busy"]).status_code == 200
+                and bool(redis_server.limit_keys())
             )
 
         wait_until(shared_again, 15)
