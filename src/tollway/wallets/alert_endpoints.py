@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
+from sqlalchemy.orm import Session
 
 from tollway.identity.principal import Principal, requires
 from tollway.models import AlertThreshold
@@ -33,14 +34,8 @@ def threshold_out(t: AlertThreshold) -> AlertThresholdOut:
     )
 
 
-@router.get("", response_model=AlertThresholdList, summary="Your alert thresholds")
-def list_thresholds(session: DbSession, caller: Subscriber) -> AlertThresholdList:
-    found = [threshold_out(t) for t in alerts.own_thresholds(session, caller)]
-    return AlertThresholdList(count=len(found), list=found)
-
-
-@router.post("", response_model=AlertThresholdOut, status_code=201, summary="Add an alert threshold")
-def create_threshold(body: AlertThresholdIn, session: DbSession, caller: Subscriber) -> AlertThresholdOut:
+def add_threshold(session: Session, caller: Principal, body: AlertThresholdIn) -> AlertThresholdOut:
+    """A threshold from a checked body (this API's and the developer portal's Alerts form)."""
     made = alerts.create_threshold(
         session,
         caller,
@@ -52,6 +47,17 @@ def create_threshold(body: AlertThresholdIn, session: DbSession, caller: Subscri
         requests=body.requests,
     )
     return threshold_out(made)
+
+
+@router.get("", response_model=AlertThresholdList, summary="Your alert thresholds")
+def list_thresholds(session: DbSession, caller: Subscriber) -> AlertThresholdList:
+    found = [threshold_out(t) for t in alerts.own_thresholds(session, caller)]
+    return AlertThresholdList(count=len(found), list=found)
+
+
+@router.post("", response_model=AlertThresholdOut, status_code=201, summary="Add an alert threshold")
+def create_threshold(body: AlertThresholdIn, session: DbSession, caller: Subscriber) -> AlertThresholdOut:
+    return add_threshold(session, caller, body)
 
 
 @router.delete(

@@ -16,7 +16,7 @@ from tollway.errors import BadRequest
 from tollway.identity.principal import Principal
 from tollway.portals.forms import words_for
 from tollway.portals.services.common import checked_id, dump, require
-from tollway.wallets import alerts
+from tollway.wallets import alert_endpoints, alerts
 from tollway.wallets import service as wallet_service
 from tollway.wallets.alert_endpoints import threshold_out
 from tollway.wallets.schemas import AMOUNT_PATTERN, AlertThresholdIn
@@ -45,17 +45,7 @@ def add_threshold(db: Session, principal: Principal, fields: dict[str, str | Non
         body = AlertThresholdIn.model_validate(given)
     except ValidationError as exc:
         raise BadRequest(words_for(exc)) from None
-    made = alerts.create_threshold(
-        db,
-        principal,
-        subject=body.subject,
-        currency=body.currency,
-        subscription_id=body.subscriptionId,
-        percent=body.percent,
-        amount=body.amount,
-        requests=body.requests,
-    )
-    return dump(threshold_out(made))
+    return dump(alert_endpoints.add_threshold(db, principal, body))
 
 
 def _check_number(value: str | None, name: str) -> None:
