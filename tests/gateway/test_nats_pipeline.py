@@ -24,6 +24,7 @@ from tests.core.test_serve_stops import Serve, calls, new_ports
 from tests.gateway.nats_support import NatsServer
 from tests.gateway.support import Backend, World, wait_until
 from tests.gateway.test_process import TOLLWAY, Load, rolled_up, start_gateway, stored, wait_serving
+from tests.support.processes import LoggedProcess
 from tests.support.relay import TcpRelay
 from tests.support.servers import free_port
 from tollway.config import MeteringSettings
@@ -157,11 +158,8 @@ def start_meter(
     config = folder / "meter.toml"
     config.write_text(f'[database]\nurl = "{database_url or runtime.settings.database_url}"\n{extra}')
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLWAY_")}
-    return subprocess.Popen(
-        [*TOLLWAY, "meter", "--config", str(config), "--data-dir", str(folder)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    return LoggedProcess(
+        [*TOLLWAY, "meter", "--config", str(config), "--data-dir", str(folder)], folder / "meter.log", env
     )
 
 

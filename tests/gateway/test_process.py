@@ -15,6 +15,7 @@ import httpx
 from sqlalchemy import func, select
 
 from tests.gateway.support import Backend, World, add_app, add_policy, bearer, subscribe, wait_until
+from tests.support.processes import LoggedProcess
 from tests.support.servers import free_port
 from tollway.models.usage import UsageEventRow, UsageRollup
 from tollway.runtime import Runtime
@@ -28,7 +29,7 @@ def start_gateway(
     config = tmp_path / "gateway.toml"
     config.write_text(f'[database]\nurl = "{runtime.settings.database_url}"\n{extra}')
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLWAY_")}
-    return subprocess.Popen(
+    return LoggedProcess(
         [
             *TOLLWAY,
             "gateway",
@@ -43,9 +44,8 @@ def start_gateway(
             "--data-dir",
             str(tmp_path / "node"),
         ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        tmp_path / f"gateway-{time.monotonic_ns()}.log",
+        env,
     )
 
 
@@ -67,7 +67,7 @@ def wait_serving(port: int, proc: subprocess.Popen[bytes], workers: int = 1) -> 
     over sockets that exist)."""
 
     def answering() -> bool:
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        assert proc.poll() is None, proc.communicate()[0].decode()
         if listening_sockets(port) < workers:
             return False
         try:

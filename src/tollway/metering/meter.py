@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -126,10 +127,16 @@ class Meter:
             stats = self.stats
             stats.failures += 1
             delay = min(MAX_BACKOFF, 0.1 * 2.0 ** (stats.failures - 1))
-            log.exception(
-                "meter: storing %d usage events failed (%d in a row); they go back to the stream",
+            # The first failure of an outage with its traceback, the rest in one line each: a
+            # database away for minutes must not flood the log (or block on a full pipe).
+            first = stats.failures == 1
+            log.log(
+                logging.ERROR if first else logging.WARNING,
+                "meter: storing %d usage events failed (%d in a row); they go back to the stream%s",
                 len(events),
                 stats.failures,
+                "" if first else f" ({_summary(sys.exc_info()[1])})",
+                exc_info=first,
             )
             for message in batch:
                 await message.nak(delay=delay)
@@ -146,6 +153,11 @@ class Meter:
         stats.stored += len(events)
         stats.new += new
         stats.last_store = time.monotonic()
+
+
+def _summary(exc: BaseException | None) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 async def _unless_stopped(connecting: Coroutine[Any, Any, Client], stop: asyncio.Event) -> Client | None:
