@@ -205,10 +205,17 @@ class WebhookSettings(_Section):
     allow_internal_targets: bool = False
 
 
+WorkflowMode = Literal["simple", "auto", "approval"]
+
+
 class WorkflowSettings(_Section):
-    # "auto" approves at once; "approval" leaves subscriptions ON_HOLD until an admin approves.
-    subscription_creation: Literal["auto", "approval"] = "auto"
-    subscription_deletion: Literal["auto", "approval"] = "auto"
+    # "simple" (or "auto") goes through at once; "approval" waits for an admin's decision
+    # (admin REST /workflows, the admin portal's Tasks page). A tenant's tenant-config
+    # "Workflows" entry overrides these for that tenant.
+    application_creation: WorkflowMode = "simple"
+    subscription_creation: WorkflowMode = "simple"
+    subscription_update: WorkflowMode = "simple"
+    subscription_deletion: WorkflowMode = "simple"
 
 
 class Settings(_Section):

@@ -31,6 +31,7 @@ MY_PACKAGES = (
     "tollway.subscriptions.",
     "tollway.wallets.",
     "tollway.webhooks.",
+    "tollway.workflows.",
 )
 
 
@@ -80,6 +81,7 @@ class Case:
             "delivery",
             "apphook",
             "appdelivery",
+            "workflow",
         ):
             path = path.replace(
                 "{" + name + "}", "{" + {"policy": "policyId", "api": "apiId"}.get(name, "x") + "}"
@@ -232,6 +234,18 @@ CASES = [
         body=lambda w: {"subject": "WALLET", "currency": "USD", "amount": "2"},
         kind="create",
     ),
+    # Approval workflows: the tenant's pending requests (its admins share them).
+    Case("GET", f"{ADMIN}/workflows", "admin", 200, kind="collection", shared=True),
+    Case("GET", f"{ADMIN}/workflows/{{workflow}}", "admin", 200, shared=True),
+    Case(
+        "POST",
+        f"{ADMIN}/workflows/update-workflow-status",
+        "admin",
+        200,
+        params={"workflowReferenceId": "{workflow}"},
+        body=lambda w: {"status": "APPROVED", "description": "matrix"},
+        shared=True,
+    ),
     Case("GET", f"{PUBLISHER}/webhooks", "publisher", 200, kind="collection", shared=True),
     Case("POST", f"{PUBLISHER}/webhooks", "publisher", 201, body=lambda w: _hook(), kind="create"),
     Case("GET", f"{PUBLISHER}/webhooks/{{hook}}", "publisher", 200, shared=True),
@@ -297,6 +311,18 @@ def build_world(http: httpx.Client, identity: OrmIdentity) -> World:
         200,
     )
     monetize(http, publisher, api["id"])  # its paid plan takes subscriptions from here on
+    # One application waits for approval: the tenant's workflow for it is "approval" meanwhile.
+    tenant_config = f"{ADMIN}/tenant-config"
+    document = expect(http.get(tenant_config, headers=admin.headers), 200)
+    held = document | {"Workflows": {"application_creation": "approval"}}
+    expect(http.put(tenant_config, headers=admin.headers, json=held), 200)
+    pending = expect(
+        http.post(f"{STORE}/applications", headers=subscriber.headers, json={"name": "PendingApp"}), 201
+    )
+    assert pending["status"] == "CREATED"
+    expect(http.put(tenant_config, headers=admin.headers, json=document), 200)
+    workflow = expect(http.get(f"{ADMIN}/workflows", headers=admin.headers), 200)["list"][0]
+    assert workflow["properties"]["applicationName"] == "PendingApp"
     app = expect(
         http.post(f"{STORE}/applications", headers=subscriber.headers, json={"name": "SecretApp"}), 201
     )
@@ -375,6 +401,7 @@ def build_world(http: httpx.Client, identity: OrmIdentity) -> World:
         "app": app["applicationId"],
         "app2": app2["applicationId"],
         "sub": sub["subscriptionId"],
+        "workflow": workflow["referenceId"],
     }
     secrets = {name: value for name, value in ids.items() if name != "currency"} | {
         "wallet_entry": wallet["entryId"],
@@ -386,6 +413,7 @@ def build_world(http: httpx.Client, identity: OrmIdentity) -> World:
         "api_context": "/secret",
         "backend": "127.0.0.1:9",
         "app_name": "SecretApp",
+        "pending_app_name": "PendingApp",
         "consumer_key": keys["consumerKey"],
         "consumer_secret": keys["consumerSecret"],
         "access_token": keys["token"]["accessToken"],

@@ -154,17 +154,6 @@ def test_bad_subscription_bodies(http: httpx.Client, subscriber: Caller, body: A
     assert response.status_code == 400 and field in response.json()["description"]
 
 
-def test_the_approval_workflow_holds_new_subscriptions(
-    http: httpx.Client, subscriber: Caller, api_id: str, runtime: Runtime
-) -> None:
-    workflows(runtime, subscription_creation="approval", subscription_deletion="approval")
-    created = expect(subscribe(http, subscriber, app_of(http, subscriber), api_id), 201)
-    assert created["status"] == "ON_HOLD"
-    url = f"{SUBS}/{created['subscriptionId']}"
-    expect(http.delete(url, headers=subscriber.headers), 202)
-    assert expect(http.get(url, headers=subscriber.headers), 200)["status"] == "DELETE_PENDING"
-
-
 def test_publishers_list_block_and_unblock(
     http: httpx.Client, publisher: Caller, subscriber: Caller, api_id: str, runtime: Runtime
 ) -> None:

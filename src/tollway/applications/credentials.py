@@ -22,6 +22,7 @@ from tollway.applications.schemas import (
     TokenGenerateIn,
     TokenOut,
 )
+from tollway.applications.service import require_approved
 from tollway.db.base import utcnow
 from tollway.db.integrity import flush_or_conflict
 from tollway.errors import BadRequest, Conflict, NotFound
@@ -55,6 +56,7 @@ def _issue(session: Session, client: OAuthClient, app: Application, validity: in
 
 def generate_keys(session: Session, app: Application, owner: str, body: KeyGenerateIn) -> ApplicationKeyOut:
     """The application's consumer key and secret for the key type, and a first access token."""
+    require_approved(app)
     if repository.key_of(session, app.id, body.keyType) is not None:
         raise Conflict(
             f"keys for {body.keyType} are already generated for this application; "
@@ -109,6 +111,7 @@ def get_key(session: Session, app: Application, key_type: str) -> ApplicationKey
 
 
 def generate_token(session: Session, app: Application, key_type: str, body: TokenGenerateIn) -> TokenOut:
+    require_approved(app)
     key = repository.key_of(session, app.id, key_type)
     client = session.get(OAuthClient, key.client_pk) if key is not None else None
     if key is None or client is None:
@@ -124,6 +127,7 @@ def generate_token(session: Session, app: Application, key_type: str, body: Toke
 
 
 def generate_api_key(session: Session, app: Application, key_type: str, body: ApiKeyGenerateIn) -> ApiKeyOut:
+    require_approved(app)
     if body.validityPeriod == 0:
         raise BadRequest("'validityPeriod': give a number of seconds, or -1 for a key that does not expire")
     key = new_token()

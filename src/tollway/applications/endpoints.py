@@ -22,7 +22,7 @@ from tollway.applications.schemas import (
     TokenOut,
 )
 from tollway.identity.principal import Principal, requires
-from tollway.rest.deps import DbSession, Hooks
+from tollway.rest.deps import CurrentRuntime, DbSession, Hooks
 from tollway.rest.pagination import Page, page
 from tollway.rest.prefixes import STORE
 from tollway.rest.responses import ERRORS
@@ -59,9 +59,9 @@ def list_applications(
 
 @router.post("", response_model=ApplicationOut, status_code=201, summary="Create an application")
 def create_application(
-    body: ApplicationIn, session: DbSession, caller: Caller, response: Response
+    body: ApplicationIn, session: DbSession, runtime: CurrentRuntime, caller: Caller, response: Response
 ) -> ApplicationOut:
-    app = service.create_application(session, caller, body)
+    app = service.create_application(session, runtime.settings, caller, body)
     response.headers["Location"] = f"{STORE}/applications/{app.id}"
     return service.application_out(app, caller.username, 0)
 

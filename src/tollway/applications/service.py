@@ -9,12 +9,15 @@ from sqlalchemy.orm import Session
 from tollway.applications import repository
 from tollway.applications.schemas import ApplicationIn, ApplicationOut
 from tollway.billing.hooks import MonetizationHooks
+from tollway.config import Settings
 from tollway.db.base import utcnow
 from tollway.db.integrity import flush_or_conflict
 from tollway.errors import BadRequest, Conflict, Forbidden, NotFound
 from tollway.identity.principal import Principal
 from tollway.models import Application
+from tollway.models import workflow as workflows
 from tollway.models.changes import mark_gateway_config_changed
+from tollway.models.workflow import approval_required
 
 
 def owner_id(caller: Principal) -> str:
@@ -53,13 +56,37 @@ def _apply(app: Application, body: ApplicationIn) -> None:
     app.attributes = dict(body.attributes)
 
 
-def create_application(session: Session, caller: Principal, body: ApplicationIn) -> Application:
+def create_application(
+    session: Session, settings: Settings, caller: Principal, body: ApplicationIn
+) -> Application:
+    """A new application; CREATED (no keys, no subscriptions) while the tenant's
+    application-creation workflow waits for an admin."""
     _check_name(session, caller, body.name, None)
     app = Application(tenant_id=caller.tenant_id, owner_id=owner_id(caller))
     _apply(app, body)
+    if approval_required(session, settings, caller.tenant_id, "application_creation"):
+        app.status = workflows.CREATED
     session.add(app)
     flush_or_conflict(session, f"you already have an application named {body.name!r}")
+    if app.status == workflows.CREATED:
+        properties = {
+            "applicationName": app.name,
+            "applicationTier": app.throttling_policy,
+            "description": app.description or "",
+            "subscriber": caller.username,
+        }
+        workflows.open_workflow(
+            session, caller.tenant_id, workflows.APPLICATION_CREATION, app.id, caller.username, properties
+        )
     return app
+
+
+def require_approved(app: Application) -> None:
+    """Keys and subscriptions are for applications an admin let in (when approval applies)."""
+    if app.status == workflows.CREATED:
+        raise Conflict(f"application {app.name!r} awaits an admin's approval (status CREATED)")
+    if app.status == workflows.REJECTED:
+        raise Conflict(f"application {app.name!r} was rejected by an admin; delete it or create another")
 
 
 def update_application(
@@ -80,7 +107,9 @@ def delete_application(session: Session, hooks: MonetizationHooks, app: Applicat
     """Delete the application with its subscriptions (each through the billing hooks), keys and tokens."""
     for subscription in repository.subscriptions_of(session, app.id):
         hooks.subscription_deleting(session, subscription)
+        workflows.drop_pending(session, subscription.id)
         session.delete(subscription)
+    workflows.drop_pending(session, app.id)
     session.flush()
     # Keys, API keys, OAuth clients and their tokens go with it (ON DELETE CASCADE).
     session.delete(app)
@@ -96,6 +125,7 @@ def application_out(app: Application, owner: str, subscription_count: int) -> Ap
         description=app.description,
         tokenType=app.token_type,
         owner=owner,
+        status=app.status,
         subscriptionCount=subscription_count,
         attributes={str(k): str(v) for k, v in (app.attributes or {}).items()},
     )

@@ -26,6 +26,8 @@ ADMIN_SCOPES = frozenset(
         "apim:tier_manage",
         "apim:monetization_usage_publish",
         "apim:tenant_manage",
+        "apim:api_workflow_view",
+        "apim:api_workflow_approve",
     }
 )
 ALL_SCOPES = PUBLISHER_SCOPES | DEVPORTAL_SCOPES | ADMIN_SCOPES

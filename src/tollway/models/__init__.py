@@ -35,6 +35,7 @@ from tollway.models.webhook import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from tollway.models.workflow import Workflow
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -77,4 +78,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookEvent",
+    "Workflow",
 ]

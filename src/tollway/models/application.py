@@ -33,6 +33,8 @@ class Application(IdMixin, TimestampMixin, Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     token_type: Mapped[str] = mapped_column(String(16), default="JWT", nullable=False)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict, nullable=False)
+    # APPROVED; CREATED while an application-creation workflow waits, REJECTED after it.
+    status: Mapped[str] = mapped_column(String(16), default="APPROVED", nullable=False)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 

@@ -370,6 +370,53 @@ def _credit_form(ctx: PortalContext, values: dict[str, str], refusal: str | None
 # Tenant monetization settings and usage publishing
 
 
+# ---------------------------------------------------------------------------------------------
+# Tasks: approval workflows
+
+TASK_KINDS = {
+    "AM_APPLICATION_CREATION": "New application",
+    "AM_SUBSCRIPTION_CREATION": "New subscription",
+    "AM_SUBSCRIPTION_UPDATE": "Plan change",
+    "AM_SUBSCRIPTION_DELETION": "Unsubscription",
+}
+DECIDED_SHOWN = 20
+
+
+@router.get("/tasks")
+def tasks(ctx: PortalContext = AdminUser) -> Response:
+    with ctx.unit_of_work() as db:
+        pending = services.tasks(db, ctx.principal)
+        decided = [t for t in services.tasks(db, ctx.principal, "ALL") if t["workflowStatus"] != "CREATED"]
+    return ctx.render(
+        "admin/tasks.html", title="Tasks", pending=pending, decided=decided[:DECIDED_SHOWN], kinds=TASK_KINDS
+    )
+
+
+@router.post("/tasks/{reference_id}")
+def decide_task(reference_id: str, ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    f = FormReader(form)
+    decision = f.text("decision")
+    if decision not in ("APPROVED", "REJECTED"):
+        raise BadRequest("choose Approve or Reject")
+    try:
+        with ctx.unit_of_work() as db:
+            task = services.decide_task(
+                db,
+                ctx.runtime,
+                ctx.principal,
+                reference_id,
+                decision == "APPROVED",
+                f.optional("description"),
+            )
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        return ctx.redirect("/admin/tasks", flash=f"Nothing was decided: {error_message(exc)}")
+    what = TASK_KINDS.get(task["workflowType"], task["workflowType"]).lower()
+    verb = "approved" if decision == "APPROVED" else "rejected"
+    return ctx.redirect("/admin/tasks", flash=f"The {what} request of {task['requestedBy']} was {verb}.")
+
+
 @router.get("/monetization")
 def monetization(ctx: PortalContext = AdminUser) -> Response:
     return _monetization_page(ctx)

@@ -266,7 +266,26 @@ GLOBALS: dict[str, Callable[..., Any]] = {
     "tier_price_parts": tier_price_parts,
 }
 
+STATUS_WORDS = {
+    "UNBLOCKED": "Active",
+    "BLOCKED": "Blocked",
+    "PROD_ONLY_BLOCKED": "Production blocked",
+    "ON_HOLD": "Awaiting approval",
+    "REJECTED": "Rejected",
+    "TIER_UPDATE_PENDING": "Plan change awaiting approval",
+    "DELETE_PENDING": "Removal awaiting approval",
+    "CREATED": "Awaiting approval",
+    "APPROVED": "Approved",
+}
+
+
+def status(value: str) -> str:
+    """A subscription's or application's status in words (the REST code stays in the API)."""
+    return STATUS_WORDS.get(value, value)
+
+
 FILTERS: dict[str, Callable[..., str]] = {
+    "status": status,
     "price": price,
     "money": money,
     "unit_price": unit_price,

@@ -72,6 +72,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
     "admin": [
         ("/admin/plans", "Business plans"),
         ("/admin/wallets", "Wallets"),
+        ("/admin/tasks", "Tasks"),
         ("/admin/monetization", "Monetization"),
     ],
     "publisher": [

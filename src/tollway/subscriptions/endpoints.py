@@ -114,7 +114,7 @@ def unsubscribe(
     subscriptionId: str, session: DbSession, hooks: Hooks, runtime: CurrentRuntime, caller: Subscriber
 ) -> Response:
     subscription = service.get_owned(session, caller, subscriptionId)
-    removed = service.unsubscribe(session, hooks, runtime.settings, subscription)
+    removed = service.unsubscribe(session, hooks, runtime.settings, subscription, caller)
     return Response(status_code=200 if removed else 202)
 
 

@@ -34,6 +34,7 @@ from tollway.identity.users import (
     local_username,
 )
 from tollway.models import DEFAULT_TENANT, Tenant
+from tollway.models import workflow as workflows
 from tollway.models.changes import mark_gateway_config_changed
 from tollway.policies.service import seed_default_policies
 from tollway.runtime import Runtime
@@ -127,6 +128,7 @@ def replace_tenant_config(
         raise BadRequest(f"'body': the settings document may have at most {MAX_DOCUMENT_BYTES} bytes")
     tenant = _tenant_by_id(session, tenant_id)
     plain = dict(document)
+    _check_workflows(plain.get(workflows.TENANT_CONFIG_KEY))
     stored = _secrets(box, tenant)
     given = plain.pop(MONETIZATION_INFO, None) if MONETIZATION_INFO in plain else stored
     if not isinstance(given, dict):
@@ -144,6 +146,21 @@ def replace_tenant_config(
     tenant.monetization_secrets = box.encrypt(json.dumps(secrets)) if secrets else None
     session.flush()
     return _masked(plain, secrets)
+
+
+def _check_workflows(entries: Any) -> None:
+    """The tenant's ``Workflows`` overrides: known kinds, each simple or approval."""
+    key = workflows.TENANT_CONFIG_KEY
+    if entries is None:
+        return
+    if not isinstance(entries, dict):
+        raise BadRequest(f"'{key}': must be an object of workflow kinds to simple or approval")
+    for kind, mode in entries.items():
+        if kind not in workflows.KINDS.values():
+            known = ", ".join(workflows.KINDS.values())
+            raise BadRequest(f"'{key}.{kind}': is not a workflow kind (known: {known})")
+        if mode not in workflows.MODES:
+            raise BadRequest(f"'{key}.{kind}': must be simple or approval")
 
 
 def monetization_info(session: Session, source: Runtime | SecretBox, tenant_id: str) -> dict[str, str]:

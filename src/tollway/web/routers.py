@@ -30,6 +30,7 @@ from tollway.web.docs import router as references
 from tollway.web.openapi import router as documents
 from tollway.webhooks.endpoints import publisher_router as tenant_webhooks
 from tollway.webhooks.endpoints import store_router as application_webhooks
+from tollway.workflows.endpoints import router as workflows
 
 ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
@@ -61,4 +62,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     alert_thresholds,
     tenant_webhooks,
     application_webhooks,
+    workflows,
 )

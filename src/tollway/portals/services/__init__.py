@@ -68,6 +68,7 @@ from tollway.portals.services.webhooks import (
     endpoints,
     redeliver,
 )
+from tollway.portals.services.workflows import decide_task, tasks
 
 __all__ = [
     "EVENT_TYPES",
@@ -90,6 +91,7 @@ __all__ = [
     "create_plan",
     "credit",
     "daily_usage",
+    "decide_task",
     "delete_endpoint",
     "delete_plan",
     "delete_threshold",
@@ -126,6 +128,7 @@ __all__ = [
     "subscribed_application_ids",
     "subscriber_invoice",
     "subscriber_wallets",
+    "tasks",
     "tenant_keys_set",
     "tenant_wallet",
     "tenant_wallets",

@@ -90,7 +90,7 @@ def create_application(
         body = ApplicationIn.model_validate({"name": name, "description": description})
     except ValidationError as exc:
         raise BadRequest(words_for(exc)) from None
-    app = app_service.create_application(db, principal, body)
+    app = app_service.create_application(db, runtime.settings, principal, body)
     return dump(app_service.application_out(app, principal.username, 0))
 
 
@@ -158,7 +158,7 @@ def subscribe(
 def unsubscribe(db: Session, runtime: Runtime, principal: Principal, subscription_id: str) -> bool:
     require_subscriber(principal)
     sub = sub_service.get_owned(db, principal, checked_id(subscription_id))
-    return sub_service.unsubscribe(db, runtime.hooks, runtime.settings, sub)
+    return sub_service.unsubscribe(db, runtime.hooks, runtime.settings, sub, principal)
 
 
 def _subscription_view(db: Session, sub: Subscription, policy_name: str) -> dict[str, Any]:

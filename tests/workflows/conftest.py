@@ -1,0 +1,3 @@
+from tests.support.rest import admin, http, identity, publisher, subscriber
+
+__all__ = ["admin", "http", "identity", "publisher", "subscriber"]
