@@ -153,6 +153,11 @@ class MonetizationSettings(_Section):
     # Usage reaching the database up to this many seconds after the call is still billed, in the
     # call's own period; invoices (final ones too) wait this long past their period's end.
     late_usage_window: int = Field(3600, ge=0, description="seconds; 0 bills only usage on time")
+    # Ledger invoices are due this many days after they are finalized; unpaid past the due date
+    # and the grace days, their subscription is blocked (payment_failed) until they are paid.
+    invoice_due_days: int = Field(30, ge=0, le=365, description="days")
+    payment_grace_days: int = Field(7, ge=0, le=365, description="days")
+    block_unpaid_invoices: bool = True
     additional_attributes: list[AdditionalAttribute] = []
     stripe: StripeSettings = StripeSettings()
 

@@ -56,14 +56,17 @@ def _publish_once(svc: MonetizationService) -> None:
 
 def _maintain_once(svc: MonetizationService) -> None:
     result = run_maintenance(svc, svc.session_factory)
-    if not result.skipped and (
-        result.invoices_finalized or result.subscriptions_ended or result.tiers_retired
-    ):
+    counts = (
+        result.invoices_finalized,
+        result.subscriptions_ended,
+        result.tiers_retired,
+        result.blocked_for_payment,
+    )
+    if not result.skipped and any(counts):
         log.info(
-            "billing maintenance: %d invoices finalized, %d subscriptions ended, %d tier plans retired",
-            result.invoices_finalized,
-            result.subscriptions_ended,
-            result.tiers_retired,
+            "billing maintenance: %d invoices finalized, %d subscriptions ended, %d tier plans retired, "
+            "%d subscriptions blocked for overdue invoices",
+            *counts,
         )
 
 

@@ -262,20 +262,26 @@ class World:
     def backdate(self, subscription_id: str, delta: timedelta) -> None:
         """Move a monetized subscription's start and scheduled end (in the ledger too) ``delta`` into
         the past, as if that much time had gone by."""
-        with self.tx() as session:
-            for row in session.scalars(
-                select(MonSubscription).where(MonSubscription.subscription_id == subscription_id)
-            ):
-                row.started_at -= delta
-                if row.usage_published_until is not None:
-                    row.usage_published_until -= delta
-                moved: dict[str, datetime | None] = {"anchor_at": row.started_at}
-                if row.canceled_at is not None:
-                    row.canceled_at -= delta
-                    if row.status == "canceled":  # the ledger was told about the end
-                        moved["canceled_at"] = row.canceled_at
-                session.execute(
-                    update(LedgerSubscription)
-                    .where(LedgerSubscription.id == row.engine_subscription_id)
-                    .values(**moved)
-                )
+        backdate(self.runtime, subscription_id, delta)
+
+
+def backdate(runtime: Runtime, subscription_id: str, delta: timedelta) -> None:
+    """Move a monetized subscription's start and scheduled end (in the ledger too) ``delta`` into
+    the past, as if that much time had gone by."""
+    with transaction(runtime.session_factory) as session:
+        for row in session.scalars(
+            select(MonSubscription).where(MonSubscription.subscription_id == subscription_id)
+        ):
+            row.started_at -= delta
+            if row.usage_published_until is not None:
+                row.usage_published_until -= delta
+            moved: dict[str, datetime | None] = {"anchor_at": row.started_at}
+            if row.canceled_at is not None:
+                row.canceled_at -= delta
+                if row.status == "canceled":  # the ledger was told about the end
+                    moved["canceled_at"] = row.canceled_at
+            session.execute(
+                update(LedgerSubscription)
+                .where(LedgerSubscription.id == row.engine_subscription_id)
+                .values(**moved)
+            )

@@ -12,13 +12,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
+from tests.monetization.world import backdate
 from tests.support.identity import Caller, OrmIdentity
 from tests.support.rest import ADMIN, POLICIES, PUBLISHER, STORE, commercial_plan, expect, monetize, new_api
+from tollway.db.base import utcnow
 from tollway.identity.roles import ROLE_ADMIN, ROLE_PUBLISHER, ROLE_SUBSCRIBER
+from tollway.invoicing.maintenance import run_maintenance
+from tollway.monetization.service import MonetizationService
+from tollway.publishing.usage_publisher import SETTLE, publish_all
 from tollway.runtime import Runtime
 from tollway.web.app import create_app
 from tollway.web.openapi import api_routes
@@ -32,6 +38,7 @@ MY_PACKAGES = (
     "tollway.wallets.",
     "tollway.webhooks.",
     "tollway.workflows.",
+    "tollway.invoicing.",
 )
 
 
@@ -82,6 +89,7 @@ class Case:
             "apphook",
             "appdelivery",
             "workflow",
+            "invoice",
         ):
             path = path.replace(
                 "{" + name + "}", "{" + {"policy": "policyId", "api": "apiId"}.get(name, "x") + "}"
@@ -234,6 +242,23 @@ CASES = [
         body=lambda w: {"subject": "WALLET", "currency": "USD", "amount": "2"},
         kind="create",
     ),
+    # Invoices: revenue and open invoices, the tenant's finalized ones (its admins share them and
+    # record their payments), a subscriber's own.
+    Case("GET", f"{PUBLISHER}/apis/{{api}}/revenue", "publisher", 200, shared=True),
+    Case("GET", f"{PUBLISHER}/subscriptions/{{sub}}/usage", "publisher", 200, shared=True),
+    Case("GET", f"{STORE}/subscriptions/{{sub}}/usage", "subscriber", 200),
+    Case("GET", f"{ADMIN}/invoices", "admin", 200, kind="collection", shared=True),
+    Case("GET", f"{ADMIN}/invoices/{{invoice}}", "admin", 200, shared=True),
+    Case(
+        "POST",
+        f"{ADMIN}/invoices/{{invoice}}/payment-status",
+        "admin",
+        200,
+        body=lambda w: {"status": "paid", "note": "matrix"},
+        shared=True,
+    ),
+    Case("GET", f"{STORE}/invoices", "subscriber", 200, kind="collection"),
+    Case("GET", f"{STORE}/invoices/{{invoice}}", "subscriber", 200),
     # Approval workflows: the tenant's pending requests (its admins share them).
     Case("GET", f"{ADMIN}/workflows", "admin", 200, kind="collection", shared=True),
     Case("GET", f"{ADMIN}/workflows/{{workflow}}", "admin", 200, shared=True),
@@ -283,7 +308,18 @@ CASES = [
 ]
 
 
+def _finalized_invoice(http: httpx.Client, admin: Caller, runtime: Runtime, subscription_id: str) -> str:
+    """The subscription's first month, ended and invoiced (no calls: 0.00, stored as paid)."""
+    backdate(runtime, subscription_id, timedelta(days=41))
+    svc = MonetizationService(runtime)
+    publish_all(svc, runtime.session_factory, now=utcnow() + SETTLE)
+    assert run_maintenance(svc, runtime.session_factory).invoices_finalized == 1
+    listed = expect(http.get(f"{ADMIN}/invoices", headers=admin.headers), 200)["list"]
+    return str(listed[0]["invoiceId"])
+
+
 def build_world(http: httpx.Client, identity: OrmIdentity) -> World:
+    runtime = identity.runtime
     identity.tenant(OTHER_TENANT)
     callers = {
         "admin": identity.login("admin"),
@@ -353,6 +389,7 @@ def build_world(http: httpx.Client, identity: OrmIdentity) -> World:
         ),
         201,
     )
+    invoice = _finalized_invoice(http, admin, runtime, sub["subscriptionId"])
     wallet = expect(
         http.post(f"{ADMIN}/wallets/credits", headers=admin.headers, json=_credit() | {"reason": "secret"}),
         201,
@@ -402,6 +439,7 @@ def build_world(http: httpx.Client, identity: OrmIdentity) -> World:
         "app2": app2["applicationId"],
         "sub": sub["subscriptionId"],
         "workflow": workflow["referenceId"],
+        "invoice": invoice,
     }
     secrets = {name: value for name, value in ids.items() if name != "currency"} | {
         "wallet_entry": wallet["entryId"],

@@ -98,6 +98,7 @@ def seed(http: httpx.Client, admin: Caller, subscriber: Caller) -> dict[str, str
         # A body that cannot be kept is refused before any look-up: no real subscription needed.
         "subscriptionId": "any-subscription",
         "endpointId": "any-webhook-endpoint",
+        "invoiceId": "any-invoice",
         "currency": "USD",
         "keyType": "PRODUCTION",
         "user_id": subscriber.user_id,

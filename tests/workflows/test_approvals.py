@@ -12,11 +12,9 @@ from __future__ import annotations
 import httpx
 
 from tests.support.identity import OrmIdentity
+from tests.support.monetized_gateway import DECIDE, LIMIT, WORKFLOWS, Bed, takes_effect
 from tests.support.rest import ADMIN, STORE, expect
-from tests.workflows.support import DECIDE, LIMIT, WORKFLOWS, Bed, bed, takes_effect
 from tollway.identity.roles import ROLE_ADMIN, ROLE_SUBSCRIBER
-
-__all__ = ["bed"]
 
 
 def test_an_approved_subscription_starts_in_the_engine_and_passes_the_gateway_within_a_second(

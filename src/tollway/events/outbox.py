@@ -21,6 +21,9 @@ EVENT_TYPES = (
     "wallet.low_balance",
     "wallet.depleted",
     "invoice.finalized",
+    "invoice.paid",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
     "subscription.blocked",
     "subscription.unblocked",
 )

@@ -1,31 +1,136 @@
 """Invoices and revenue over REST.
 
 Publisher: ``GET /apis/{apiId}/revenue``, ``GET /subscriptions/{subscriptionId}/usage``.
-Developer portal: ``GET /subscriptions/{subscriptionId}/usage`` (the subscription's owner only).
+Developer portal: ``GET /subscriptions/{subscriptionId}/usage`` (the subscription's owner only),
+``GET /invoices[/{invoiceId}]`` (the finalized invoices of the caller's applications).
+Admin: ``GET /invoices[/{invoiceId}]`` (the tenant's), ``POST /invoices/{invoiceId}/payment-status``
+(the ledger's invoices: paid, void, uncollectible or open again).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Query
 
+from tollway.applications.service import owner_id
 from tollway.identity.principal import Principal, requires
-from tollway.invoicing import invoices
-from tollway.invoicing.schemas import RevenueOut, UsageOut
+from tollway.invoicing import invoices, payments
+from tollway.invoicing.schemas import (
+    InvoiceLineOut,
+    PaymentStatusIn,
+    RevenueOut,
+    StoredInvoiceList,
+    StoredInvoiceOut,
+    UsageOut,
+)
+from tollway.models import Invoice
 from tollway.monetization.endpoints import Monetization, api_in_tenant
-from tollway.rest.deps import DbSession
-from tollway.rest.prefixes import PUBLISHER, STORE
+from tollway.pricing.currency import format_amount
+from tollway.pricing.encoding import price_text
+from tollway.rest.deps import CurrentRuntime, DbSession
+from tollway.rest.pagination import Page, page
+from tollway.rest.prefixes import ADMIN, PUBLISHER, STORE
 from tollway.rest.responses import ERRORS
+from tollway.rest.schemas import Choice
 from tollway.subscriptions.service import get_in_tenant, get_owned
 
 TAG = "Monetization"
 publisher_router = APIRouter(prefix=PUBLISHER, tags=[TAG], responses=ERRORS)
 store_router = APIRouter(prefix=STORE, tags=[TAG], responses=ERRORS)
+admin_router = APIRouter(prefix=ADMIN, tags=["Invoices"], responses=ERRORS)
 
 ApiViewer = Annotated[Principal, Depends(requires("apim:api_view"))]
 SubscriptionViewer = Annotated[Principal, Depends(requires("apim:subscription_view"))]
 Subscriber = Annotated[Principal, Depends(requires("apim:sub_manage", "apim:subscribe"))]
+Admin = Annotated[Principal, Depends(requires("apim:admin"))]
+Paged = Annotated[Page, Depends(page)]
+InvoiceId = Annotated[str, Path(max_length=64)]
+PaymentState = Annotated[
+    str | None, Query(description="open, paid, void or uncollectible"), Choice(*payments.PAYMENT_STATES)
+]
+SubscriptionFilter = Annotated[str | None, Query(max_length=64)]
+
+
+def stored_invoice_out(invoice: Invoice, *, for_admin: bool) -> StoredInvoiceOut:
+    currency = invoice.currency
+    return StoredInvoiceOut(
+        invoiceId=invoice.id,
+        number=invoice.number,
+        subscriptionId=invoice.subscription_id,
+        apiId=invoice.api_id,
+        engine=invoice.engine,
+        currency=currency,
+        periodStart=invoice.period_start,
+        periodEnd=invoice.period_end,
+        status=invoice.status,
+        lines=[
+            InvoiceLineOut(
+                description=line.description,
+                quantity=line.quantity,
+                unitAmount=price_text(line.unit_amount),
+                amount=format_amount(line.amount, currency),
+            )
+            for line in invoice.lines
+        ],
+        subtotal=format_amount(invoice.subtotal, currency),
+        tax=format_amount(invoice.tax, currency),
+        total=format_amount(invoice.total, currency),
+        amountDue=format_amount(invoice.amount_due, currency),
+        amountPaid=format_amount(invoice.amount_paid, currency),
+        finalizedAt=invoice.finalized_at,
+        dueAt=invoice.due_at,
+        paidAt=invoice.paid_at,
+        statusSetBy=invoice.status_set_by if for_admin else None,
+        statusNote=invoice.status_note if for_admin else None,
+    )
+
+
+def _listed(
+    page_of: Page, total: int, rows: Sequence[Invoice], *, for_admin: bool, **params: str | None
+) -> StoredInvoiceList:
+    items = [stored_invoice_out(row, for_admin=for_admin) for row in rows]
+    return StoredInvoiceList(count=len(items), list=items, pagination=page_of.pagination(total, **params))
+
+
+@admin_router.get("/invoices", response_model=StoredInvoiceList, summary="The tenant's finalized invoices")
+def admin_invoices(
+    caller: Admin,
+    session: DbSession,
+    paging: Paged,
+    status: PaymentState = None,
+    subscriptionId: SubscriptionFilter = None,
+) -> StoredInvoiceList:
+    total, rows = payments.list_invoices(
+        session,
+        caller.tenant_id,
+        status=status,
+        subscription_id=subscriptionId,
+        owner_id=None,
+        limit=paging.limit,
+        offset=paging.offset,
+    )
+    return _listed(paging, total, rows, for_admin=True, status=status, subscriptionId=subscriptionId)
+
+
+@admin_router.get("/invoices/{invoiceId}", response_model=StoredInvoiceOut, summary="One invoice")
+def admin_invoice(invoiceId: InvoiceId, caller: Admin, session: DbSession) -> StoredInvoiceOut:
+    return stored_invoice_out(payments.get_invoice(session, caller.tenant_id, invoiceId), for_admin=True)
+
+
+@admin_router.post(
+    "/invoices/{invoiceId}/payment-status",
+    response_model=StoredInvoiceOut,
+    summary="Record a ledger invoice's payment state (paid unblocks a subscription blocked for it)",
+)
+def set_payment_status(
+    invoiceId: InvoiceId, body: PaymentStatusIn, caller: Admin, session: DbSession, runtime: CurrentRuntime
+) -> StoredInvoiceOut:
+    invoice = payments.set_payment_status(
+        session, runtime.settings.monetization, caller, invoiceId, body.status, body.note
+    )
+    return stored_invoice_out(invoice, for_admin=True)
 
 
 @publisher_router.get("/apis/{apiId}/revenue", response_model=RevenueOut, summary="Total revenue of an API")
@@ -57,3 +162,29 @@ def store_usage(subscriptionId: str, session: DbSession, svc: Monetization, call
     return UsageOut.model_validate(
         invoices.invoice_body(invoices.current_invoice(svc, session, subscription.id))
     )
+
+
+@store_router.get("/invoices", response_model=StoredInvoiceList, summary="Your finalized invoices")
+def my_invoices(
+    caller: Subscriber,
+    session: DbSession,
+    paging: Paged,
+    status: PaymentState = None,
+    subscriptionId: SubscriptionFilter = None,
+) -> StoredInvoiceList:
+    total, rows = payments.list_invoices(
+        session,
+        caller.tenant_id,
+        status=status,
+        subscription_id=subscriptionId,
+        owner_id=owner_id(caller),
+        limit=paging.limit,
+        offset=paging.offset,
+    )
+    return _listed(paging, total, rows, for_admin=False, status=status, subscriptionId=subscriptionId)
+
+
+@store_router.get("/invoices/{invoiceId}", response_model=StoredInvoiceOut, summary="One of your invoices")
+def my_invoice(invoiceId: InvoiceId, caller: Subscriber, session: DbSession) -> StoredInvoiceOut:
+    invoice = payments.get_invoice(session, caller.tenant_id, invoiceId, owner_id(caller))
+    return stored_invoice_out(invoice, for_admin=False)

@@ -229,8 +229,19 @@ def _next_number(session: Session, year: int) -> str:
     return f"{prefix}{int(count or 0) + 1:06d}"
 
 
-def store_invoice(session: Session, row: MonSubscription, invoice: EngineInvoice, engine: str) -> Invoice:
-    """Keep an engine's final invoice (numbered) for a monetized subscription's period."""
+def store_invoice(
+    session: Session,
+    row: MonSubscription,
+    invoice: EngineInvoice,
+    engine: str,
+    due_days: int | None = None,
+    now: datetime | None = None,
+) -> Invoice:
+    """Keep an engine's final invoice (numbered) for a monetized subscription's period. With
+    ``due_days`` Tollway keeps its payment state (the ledger): due that many days after ``now``
+    (when it is issued), and paid at once when nothing is due."""
+    now = now or utcnow()
+    nothing_due = due_days is not None and invoice.amount_due <= invoice.amount_paid
     stored = Invoice(
         tenant_id=row.tenant_id,
         number=_next_number(session, utcnow().year),
@@ -242,13 +253,15 @@ def store_invoice(session: Session, row: MonSubscription, invoice: EngineInvoice
         currency=invoice.currency,
         period_start=invoice.period_start,
         period_end=invoice.period_end,
-        status=invoice.status,
+        status="paid" if nothing_due else invoice.status,
+        due_at=now + timedelta(days=due_days) if due_days is not None else None,
+        paid_at=now if nothing_due else None,
         subtotal=invoice.subtotal,
         tax=invoice.tax,
         total=invoice.total,
         amount_due=invoice.amount_due,
         amount_paid=invoice.amount_paid,
-        finalized_at=utcnow(),
+        finalized_at=now,
     )
     stored.lines = [
         InvoiceLineRow(
@@ -324,7 +337,10 @@ def finalize_invoices(svc: MonetizationService, factory: sessionmaker[Session], 
                     invoice = svc.engine.period_invoice(call, svc.ref(session, fresh), period)
                     if invoice is None:
                         break  # the engine makes it later; asked again next run
-                    stored_invoice = store_invoice(session, fresh, invoice, svc.engine_name)
+                    # A transactional engine (the ledger) records what is owed and collects
+                    # nothing: Tollway keeps its invoices' payment state.
+                    due = svc.settings.monetization.invoice_due_days if svc.engine.transactional else None
+                    stored_invoice = store_invoice(session, fresh, invoice, svc.engine_name, due, now)
                     _finalized(session, fresh, stored_invoice)
                     if final:
                         fresh.status = "ended"

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tollway.db.base import utcnow
 from tollway.db.session import transaction
 from tollway.invoicing.invoices import finalize_invoices
+from tollway.invoicing.payments import block_overdue
 from tollway.models import MonSubscription
 from tollway.monetization.enabling import retire_inactive_tiers
 from tollway.monetization.service import MonetizationService
@@ -44,6 +45,7 @@ class MaintenanceResult:
     tiers_retired: int = 0
     subscriptions_ended: int = 0
     invoices_finalized: int = 0
+    blocked_for_payment: int = 0
     skipped: bool = False
 
 
@@ -149,6 +151,7 @@ def run_maintenance(
         result.subscriptions_ended = complete_cancellations(svc, factory, now)
         settle_late_usage(svc, factory, now)
         result.invoices_finalized = finalize_invoices(svc, factory, now)
+        result.blocked_for_payment = block_overdue(factory, svc.settings.monetization, now)
         return result
     finally:
         locks.release(factory, LOCK, holder)

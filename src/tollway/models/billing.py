@@ -40,6 +40,13 @@ class Invoice(IdMixin, TimestampMixin, Base):
     amount_due: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     amount_paid: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Ledger invoices: paid by this date, or (after [monetization] payment_grace_days) the
+    # subscription is blocked until they are. Stripe's invoices follow Stripe's own dunning.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Who set the payment state last, and their note (e.g. the bank transfer's reference).
+    status_set_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status_note: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
     lines: Mapped[list[InvoiceLineRow]] = relationship(
         cascade="all, delete-orphan", order_by="InvoiceLineRow.position", lazy="selectin"

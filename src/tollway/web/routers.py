@@ -10,6 +10,7 @@ from tollway.applications.endpoints import router as applications
 from tollway.identity.oauth_endpoints import router as oauth
 from tollway.identity.scim_endpoints import router as scim_users
 from tollway.identity.signup_endpoints import router as sign_up
+from tollway.invoicing.endpoints import admin_router as stored_invoices
 from tollway.invoicing.endpoints import publisher_router as revenue
 from tollway.invoicing.endpoints import store_router as invoices
 from tollway.monetization.endpoints import publisher_router as monetization
@@ -48,6 +49,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     monetization,
     revenue,
     invoices,
+    stored_invoices,
     usage_publishing,
     engine_webhooks,
     oauth,

@@ -38,18 +38,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tollway.billing.contract import TenantContext, TopUpPaid, TopUpPaidHandler
+from tollway.billing.payment_blocks import PAYMENT_FAILED, block, unblock
 from tollway.billing.stripe.mapping import moment
 from tollway.billing.stripe.top_ups import COMPLETED
 from tollway.db.base import utcnow
 from tollway.errors import BadRequest
-from tollway.events import status_changed
 from tollway.models import MonSubscription, Subscription
-from tollway.models.changes import mark_gateway_config_changed
 
 log = logging.getLogger(__name__)
 
 TOLERANCE = 300  # seconds: a signed event older than this is refused (a replay)
-PAYMENT_FAILED = "payment_failed"
 BILLING_CANCELED = "billing_canceled"
 BLOCKING_INVOICE_EVENTS = frozenset({"invoice.payment_failed", "invoice.payment_action_required"})
 PAID_EVENTS = frozenset({"invoice.paid", "invoice.payment_succeeded"})
@@ -58,7 +56,6 @@ SUBSCRIPTION_DELETED = "customer.subscription.deleted"
 HANDLED = BLOCKING_INVOICE_EVENTS | PAID_EVENTS | {SUBSCRIPTION_UPDATED, SUBSCRIPTION_DELETED}
 UNPAID_INVOICE = frozenset({"open", "uncollectible"})
 DELINQUENT = frozenset({"past_due", "unpaid"})
-BLOCKABLE = ("UNBLOCKED", "PROD_ONLY_BLOCKED")
 
 
 def signing_secrets(value: str) -> list[str]:
@@ -111,37 +108,6 @@ def subscription_id_of(event_type: str, obj: Mapping[str, Any]) -> str | None:
     return _id(details.get("subscription")) or _id(obj.get("subscription"))
 
 
-def _block(session: Session, subscription: Subscription | None, reason: str) -> str:
-    if subscription is None:
-        return "ignored: the Tollway subscription no longer exists"
-    if subscription.status == "BLOCKED":
-        return "unchanged: already blocked"
-    if subscription.status not in BLOCKABLE:
-        return f"ignored: the subscription is {subscription.status}"
-    previous = subscription.status
-    subscription.status = "BLOCKED"
-    subscription.status_reason = reason
-    subscription.updated_at = utcnow()
-    session.flush()
-    mark_gateway_config_changed(session)
-    status_changed(session, subscription, previous)
-    return "blocked"
-
-
-def _unblock(session: Session, subscription: Subscription | None) -> str:
-    if subscription is None:
-        return "ignored: the Tollway subscription no longer exists"
-    if subscription.status != "BLOCKED" or subscription.status_reason != PAYMENT_FAILED:
-        return "unchanged: not blocked for payment"
-    subscription.status = "UNBLOCKED"
-    subscription.status_reason = None
-    subscription.updated_at = utcnow()
-    session.flush()
-    mark_gateway_config_changed(session)
-    status_changed(session, subscription, "BLOCKED")
-    return "unblocked"
-
-
 def _ended(
     session: Session, row: MonSubscription, subscription: Subscription | None, obj: Mapping[str, Any]
 ) -> str:
@@ -153,7 +119,7 @@ def _ended(
     row.status = "canceled"  # Stripe has ended it: nothing to tell the engine
     session.flush()
     log.warning("Stripe ended subscription %s on its own; its Tollway subscription is blocked", row.id)
-    return _block(session, subscription, BILLING_CANCELED) if subscription is not None else "marked"
+    return block(session, subscription, BILLING_CANCELED) if subscription is not None else "marked"
 
 
 class StripeState(Protocol):
@@ -200,16 +166,16 @@ def process(session: Session, engine: StripeState, tenant: TenantContext, event:
         invoice = _id(obj.get("id"))
         status = engine.invoice_status(tenant, account, invoice) if invoice else None
         if status in UNPAID_INVOICE:
-            return _block(session, subscription, PAYMENT_FAILED)
+            return block(session, subscription, PAYMENT_FAILED)
         return f"unchanged: the invoice is {status or 'unknown'} now"
     status = engine.subscription_status(tenant, account, stripe_subscription)
     if event_type == SUBSCRIPTION_UPDATED:
         if status in DELINQUENT:
-            return _block(session, subscription, PAYMENT_FAILED)
+            return block(session, subscription, PAYMENT_FAILED)
         return f"unchanged: the subscription is {status or 'unknown'}"
     if status in DELINQUENT:
         return f"unchanged: the subscription is still {status}"
-    return _unblock(session, subscription)
+    return unblock(session, subscription)
 
 
 def _top_up(session: Session, engine: StripeState, tenant: TenantContext, obj: Mapping[str, Any]) -> str:

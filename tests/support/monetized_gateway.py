@@ -1,4 +1,5 @@
-"""A tenant with approval workflows, a monetized API on a real backend and a gateway in a thread."""
+"""A monetized API on a real backend (a per-call plan "Pro", a fixed monthly plan "Monthly"), a
+subscriber with the REST calls tests make, and a gateway in a thread on the same database."""
 
 from __future__ import annotations
 
@@ -102,10 +103,16 @@ def bed(
     backend = Backend().start()
     try:
         expect(http.post(POLICIES, headers=admin.headers, json=commercial_plan("Pro", "0.01")), 201)
+        monthly = commercial_plan("Monthly")
+        monthly["monetization"] = {
+            "monetizationPlan": "FixedRate",
+            "properties": {"fixedPrice": "10.00", "currencyType": "USD", "billingCycle": "month"},
+        }
+        expect(http.post(POLICIES, headers=admin.headers, json=monthly), 201)
         body = new_api(
             name="Pizza",
             context="/pizza",
-            policies=["Pro", "Gold"],
+            policies=["Pro", "Monthly", "Gold"],
             endpointConfig={"endpoint_type": "http", "production_endpoints": {"url": backend.url}},
         )
         api = expect(http.post(f"{PUBLISHER}/apis", headers=publisher.headers, json=body), 201)
