@@ -371,6 +371,61 @@ def _credit_form(ctx: PortalContext, values: dict[str, str], refusal: str | None
 
 
 # ---------------------------------------------------------------------------------------------
+# Invoices and their payment state
+
+INVOICE_FILTERS = [
+    ("", "All"),
+    ("open", "Open"),
+    ("paid", "Paid"),
+    ("uncollectible", "Uncollectible"),
+    ("void", "Void"),
+]
+
+
+@router.get("/invoices")
+def invoices(ctx: PortalContext = AdminUser) -> Response:
+    status = ctx.request.query_params.get("status") or ""
+    if status not in dict(INVOICE_FILTERS):
+        raise BadRequest("'status': choose open, paid, uncollectible or void")
+    with ctx.unit_of_work() as db:
+        listed = services.tenant_invoices(db, ctx.principal, status or None)
+    return ctx.render(
+        "admin/invoices.html", title="Invoices", invoices=listed, status=status, filters=INVOICE_FILTERS
+    )
+
+
+@router.get("/invoices/{invoice_id}")
+def invoice(invoice_id: str, ctx: PortalContext = AdminUser) -> Response:
+    with ctx.unit_of_work() as db:
+        found = services.tenant_invoice(db, ctx.principal, invoice_id)
+    return _invoice_page(ctx, found)
+
+
+def _invoice_page(ctx: PortalContext, found: dict[str, Any], error: str | None = None) -> Response:
+    grace = ctx.runtime.settings.monetization.payment_grace_days
+    title = f"Invoice {found['number'] or ''}"
+    return ctx.render("admin/invoice.html", title=title, invoice=found, grace=grace, error=error)
+
+
+@router.post("/invoices/{invoice_id}/payment")
+def record_payment(invoice_id: str, ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    f = FormReader(form)
+    try:
+        with ctx.unit_of_work() as db:
+            done = services.record_payment(
+                db, ctx.runtime, ctx.principal, invoice_id, f.text("status"), f.optional("note")
+            )
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        with ctx.unit_of_work() as db:
+            found = services.tenant_invoice(db, ctx.principal, invoice_id)
+        return _invoice_page(ctx, found, error=error_message(exc))
+    flash = f"Invoice {done['number']} is now {done['status']}."
+    return ctx.redirect(f"/admin/invoices/{invoice_id}", flash=flash)
+
+
+# ---------------------------------------------------------------------------------------------
 # Tasks: approval workflows
 
 TASK_KINDS = {

@@ -333,6 +333,22 @@ def spend_cap(subscription_id: str, ctx: PortalContext = SignedIn, form: FormDat
     return ctx.redirect(f"/devportal/subscriptions/{subscription_id}", flash=note)
 
 
+@router.get("/invoices")
+def invoices(ctx: PortalContext = SignedIn) -> Response:
+    with ctx.unit_of_work() as db:
+        listed = services.my_invoices(db, ctx.principal)
+    return ctx.render("devportal/invoices.html", title="Invoices", invoices=listed)
+
+
+@router.get("/invoices/{invoice_id}")
+def stored_invoice(invoice_id: str, ctx: PortalContext = SignedIn) -> Response:
+    with ctx.unit_of_work() as db:
+        found = services.my_invoice(db, ctx.principal, invoice_id)
+    return ctx.render(
+        "devportal/stored_invoice.html", title=f"Invoice {found['number'] or ''}", invoice=found
+    )
+
+
 @router.get("/subscriptions/{subscription_id}/invoice")
 def invoice(subscription_id: str, ctx: PortalContext = SignedIn) -> Response:
     with ctx.unit_of_work() as db:

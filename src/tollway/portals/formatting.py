@@ -284,8 +284,22 @@ def status(value: str) -> str:
     return STATUS_WORDS.get(value, value)
 
 
+PAYMENT_WORDS = {
+    "open": "Open",
+    "paid": "Paid",
+    "void": "Void",
+    "uncollectible": "Uncollectible",
+    "draft": "Draft",
+}
+
+
+def payment_status(value: str) -> str:
+    return PAYMENT_WORDS.get(value, value)
+
+
 FILTERS: dict[str, Callable[..., str]] = {
     "status": status,
+    "payment_status": payment_status,
     "price": price,
     "money": money,
     "unit_price": unit_price,

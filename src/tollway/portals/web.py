@@ -72,6 +72,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
     "admin": [
         ("/admin/plans", "Business plans"),
         ("/admin/wallets", "Wallets"),
+        ("/admin/invoices", "Invoices"),
         ("/admin/tasks", "Tasks"),
         ("/admin/monetization", "Monetization"),
     ],
@@ -84,6 +85,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/devportal/apis", "APIs"),
         ("/devportal/applications", "Applications"),
         ("/devportal/subscriptions", "Subscriptions"),
+        ("/devportal/invoices", "Invoices"),
         ("/devportal/wallets", "Wallet"),
         ("/devportal/alerts", "Alerts"),
     ],

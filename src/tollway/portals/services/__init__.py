@@ -17,6 +17,13 @@ from tollway.portals.services.admin import (
 )
 from tollway.portals.services.alerts import add_threshold, delete_threshold, my_thresholds
 from tollway.portals.services.identity import authenticate, sign_up
+from tollway.portals.services.invoices import (
+    my_invoice,
+    my_invoices,
+    record_payment,
+    tenant_invoice,
+    tenant_invoices,
+)
 from tollway.portals.services.plans import create_plan, delete_plan, get_plan, list_plans, update_plan
 from tollway.portals.services.publisher import (
     api_revenue,
@@ -108,6 +115,8 @@ __all__ = [
     "list_apis",
     "list_applications",
     "list_plans",
+    "my_invoice",
+    "my_invoices",
     "my_prepaid_currencies",
     "my_spend_cap",
     "my_subscription",
@@ -117,6 +126,7 @@ __all__ = [
     "my_wallets",
     "publish_status",
     "publisher_invoice",
+    "record_payment",
     "redeliver",
     "remove_my_spend_cap",
     "set_api_monetization",
@@ -129,6 +139,8 @@ __all__ = [
     "subscriber_invoice",
     "subscriber_wallets",
     "tasks",
+    "tenant_invoice",
+    "tenant_invoices",
     "tenant_keys_set",
     "tenant_wallet",
     "tenant_wallets",
