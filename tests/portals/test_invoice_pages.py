@@ -5,12 +5,15 @@ only its own, on every selected database, and once in Chromium at desktop and ph
 from __future__ import annotations
 
 import html
+import io
 import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext, expect
+from pypdf import PdfReader
 
 from tests.monetization.world import backdate
 from tests.portals.conftest import Shots
@@ -41,6 +44,12 @@ def people(live_server: ServerThread, world: World) -> Iterator[People]:
     yield signed
     for person in signed.values():
         person.close()
+
+
+def pdf_text(content: bytes) -> str:
+    """The PDF's text, one space between words (as a reader copying it would get)."""
+    pages = PdfReader(io.BytesIO(content)).pages
+    return " ".join(" ".join(page.extract_text().split()) for page in pages)
 
 
 def invoice_of(runtime: Runtime, subscription_id: str) -> Invoice:
@@ -101,6 +110,23 @@ def test_a_subscriber_sees_only_their_own_invoices(
     assert re.search(r'data-testid="invoice-total">10\.00 USD<', detail.text)
     assert 'data-testid="no-invoices"' in tom.get("/devportal/invoices").text
     assert tom.get(f"/devportal/invoices/{invoice.id}").status_code == 404
+    assert tom.get(f"/devportal/invoices/{invoice.id}/pdf").status_code == 404
+
+    # The PDF holds what the page shows: number, every line with its amount, and the totals.
+    download = sue.get(f"/devportal/invoices/{invoice.id}/pdf")
+    assert download.status_code == 200 and download.headers["content-type"] == "application/pdf"
+    assert f'filename="{invoice.number}.pdf"' in download.headers["content-disposition"]
+    text = pdf_text(download.content)
+    page_lines = re.findall(
+        r'<td data-label="Description">([^<]*)</td>.*?<td data-label="Amount" class="num">([^<]*)</td>',
+        detail.text,
+        re.S,
+    )
+    assert page_lines == [("month subscription fee", "10.00 USD")]
+    for description, amount in page_lines:
+        assert description in text and amount in text
+    assert invoice.number in text and "Total 10.00 USD" in text and "Amount paid 0.00 USD" in text
+    assert "sue, application sue-app" in text and "Orders 2.0.0" in text
     olga = Browser(live_server.url)
     try:
         olga.sign_in("admin", "olga@other.example", PASSWORDS["olga"])
@@ -152,6 +178,13 @@ def test_an_overdue_invoice_paid_in_the_admin_portal_in_chromium(
     sue.click("nav >> text=Invoices")
     expect(sue.get_by_test_id("invoice-row")).to_have_count(2)  # hers only, not Tom's
     expect(sue.get_by_test_id("invoice-row").filter(has_text=invoice.number or "")).to_contain_text("Paid")
+    sue.click(f"text={invoice.number}")
+    with sue.expect_download() as downloading:
+        sue.get_by_test_id("invoice-pdf").click()
+    saved = downloading.value
+    assert saved.suggested_filename == f"{invoice.number}.pdf"
+    text = pdf_text(Path(saved.path()).read_bytes())
+    assert "month subscription fee" in text and "Total 10.00 USD" in text and "Status: paid" in text
     shots(sue, "devportal invoices")
     for width_page in (new_context(width=375, height=740).new_page(),):
         sign_in(width_page, base, "admin", "admin", "admin")

@@ -249,6 +249,7 @@ CASES = [
     Case("GET", f"{STORE}/subscriptions/{{sub}}/usage", "subscriber", 200),
     Case("GET", f"{ADMIN}/invoices", "admin", 200, kind="collection", shared=True),
     Case("GET", f"{ADMIN}/invoices/{{invoice}}", "admin", 200, shared=True),
+    Case("GET", f"{ADMIN}/invoices/{{invoice}}/pdf", "admin", 200, shared=True),
     Case(
         "POST",
         f"{ADMIN}/invoices/{{invoice}}/payment-status",
@@ -259,6 +260,7 @@ CASES = [
     ),
     Case("GET", f"{STORE}/invoices", "subscriber", 200, kind="collection"),
     Case("GET", f"{STORE}/invoices/{{invoice}}", "subscriber", 200),
+    Case("GET", f"{STORE}/invoices/{{invoice}}/pdf", "subscriber", 200),
     # Approval workflows: the tenant's pending requests (its admins share them).
     Case("GET", f"{ADMIN}/workflows", "admin", 200, kind="collection", shared=True),
     Case("GET", f"{ADMIN}/workflows/{{workflow}}", "admin", 200, shared=True),

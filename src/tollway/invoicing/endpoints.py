@@ -9,14 +9,17 @@ Admin: ``GET /invoices[/{invoiceId}]`` (the tenant's), ``POST /invoices/{invoice
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
+from sqlalchemy.orm import Session
 
 from tollway.applications.service import owner_id
 from tollway.identity.principal import Principal, requires
 from tollway.invoicing import invoices, payments
+from tollway.invoicing.pdf import invoice_pdf
 from tollway.invoicing.schemas import (
     InvoiceLineOut,
     PaymentStatusIn,
@@ -25,7 +28,7 @@ from tollway.invoicing.schemas import (
     StoredInvoiceOut,
     UsageOut,
 )
-from tollway.models import Invoice
+from tollway.models import Api, Invoice
 from tollway.monetization.endpoints import Monetization, api_in_tenant
 from tollway.pricing.currency import format_amount
 from tollway.pricing.encoding import price_text
@@ -87,6 +90,25 @@ def stored_invoice_out(invoice: Invoice, *, for_admin: bool) -> StoredInvoiceOut
     )
 
 
+def invoice_pdf_response(session: Session, invoice: Invoice, *, for_admin: bool) -> Response:
+    """The invoice as a PDF download named after its number."""
+    body = stored_invoice_out(invoice, for_admin=for_admin).model_dump(mode="json")
+    api = session.get(Api, invoice.api_id)
+    body["apiName"] = f"{api.name} {api.version}" if api is not None else "(removed API)"
+    issuer, customer = payments.parties(session, invoice)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", invoice.number or invoice.id)
+    return Response(
+        invoice_pdf(body, issuer, customer),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+    )
+
+
+PDF: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}, "description": "the invoice as a PDF"}
+}
+
+
 def _listed(
     page_of: Page, total: int, rows: Sequence[Invoice], *, for_admin: bool, **params: str | None
 ) -> StoredInvoiceList:
@@ -117,6 +139,14 @@ def admin_invoices(
 @admin_router.get("/invoices/{invoiceId}", response_model=StoredInvoiceOut, summary="One invoice")
 def admin_invoice(invoiceId: InvoiceId, caller: Admin, session: DbSession) -> StoredInvoiceOut:
     return stored_invoice_out(payments.get_invoice(session, caller.tenant_id, invoiceId), for_admin=True)
+
+
+@admin_router.get(
+    "/invoices/{invoiceId}/pdf", response_class=Response, responses=PDF, summary="One invoice as a PDF"
+)
+def admin_invoice_pdf(invoiceId: InvoiceId, caller: Admin, session: DbSession) -> Response:
+    invoice = payments.get_invoice(session, caller.tenant_id, invoiceId)
+    return invoice_pdf_response(session, invoice, for_admin=True)
 
 
 @admin_router.post(
@@ -188,3 +218,14 @@ def my_invoices(
 def my_invoice(invoiceId: InvoiceId, caller: Subscriber, session: DbSession) -> StoredInvoiceOut:
     invoice = payments.get_invoice(session, caller.tenant_id, invoiceId, owner_id(caller))
     return stored_invoice_out(invoice, for_admin=False)
+
+
+@store_router.get(
+    "/invoices/{invoiceId}/pdf",
+    response_class=Response,
+    responses=PDF,
+    summary="One of your invoices as a PDF",
+)
+def my_invoice_pdf(invoiceId: InvoiceId, caller: Subscriber, session: DbSession) -> Response:
+    invoice = payments.get_invoice(session, caller.tenant_id, invoiceId, owner_id(caller))
+    return invoice_pdf_response(session, invoice, for_admin=False)

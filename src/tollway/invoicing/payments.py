@@ -26,7 +26,7 @@ from tollway.db.session import transaction
 from tollway.errors import Conflict, NotFound
 from tollway.events import emit
 from tollway.identity.principal import Principal
-from tollway.models import Application, Invoice, MonSubscription, Subscription
+from tollway.models import Api, Application, Invoice, MonSubscription, Subscription, Tenant, User
 from tollway.pricing.currency import format_amount
 
 OPEN, PAID, VOID, UNCOLLECTIBLE = "open", "paid", "void", "uncollectible"
@@ -80,6 +80,20 @@ def _owned(query: Select[_T], owner_id: str | None) -> Select[_T]:
         .join(Application, Application.id == MonSubscription.application_id)
         .where(Application.owner_id == owner_id)
     )
+
+
+def parties(session: Session, invoice: Invoice) -> tuple[str, str]:
+    """Who issues the invoice (the API's provider, in its tenant) and whom it is for (the
+    subscriber and the application), in words for the PDF."""
+    api = session.get(Api, invoice.api_id)
+    tenant = session.get(Tenant, invoice.tenant_id)
+    domain = tenant.domain if tenant is not None else ""
+    issuer = f"{api.provider} ({domain})" if api is not None and api.provider else domain
+    row = session.get(MonSubscription, invoice.mon_subscription_id)
+    app = session.get(Application, row.application_id) if row is not None else None
+    owner = session.get(User, app.owner_id) if app is not None else None
+    who = owner.username if owner is not None else "a removed user"
+    return issuer, f"{who}, application {app.name if app is not None else '(removed)'}"
 
 
 def set_payment_status(

@@ -394,6 +394,12 @@ def invoices(ctx: PortalContext = AdminUser) -> Response:
     )
 
 
+@router.get("/invoices/{invoice_id}/pdf")
+def invoice_pdf(invoice_id: str, ctx: PortalContext = AdminUser) -> Response:
+    with ctx.unit_of_work() as db:
+        return services.tenant_invoice_pdf(db, ctx.principal, invoice_id)
+
+
 @router.get("/invoices/{invoice_id}")
 def invoice(invoice_id: str, ctx: PortalContext = AdminUser) -> Response:
     with ctx.unit_of_work() as db:
@@ -423,6 +429,81 @@ def record_payment(invoice_id: str, ctx: PortalContext = AdminUser, form: FormDa
         return _invoice_page(ctx, found, error=error_message(exc))
     flash = f"Invoice {done['number']} is now {done['status']}."
     return ctx.redirect(f"/admin/invoices/{invoice_id}", flash=flash)
+
+
+# ---------------------------------------------------------------------------------------------
+# Users (SCIM's users of the tenant)
+
+USER_LABELS = {"userName": "Username", "password": "Password", "emails": "E-mail", "roles": "Roles"}
+ROLE_NAMES = {
+    "admin": "Admin",
+    "Internal/publisher": "Publisher",
+    "Internal/creator": "Creator",
+    "Internal/subscriber": "Subscriber",
+}
+
+
+@router.get("/users")
+def users(ctx: PortalContext = AdminUser) -> Response:
+    return _users_page(ctx)
+
+
+def _users_page(
+    ctx: PortalContext, values: dict[str, Any] | None = None, error: str | None = None
+) -> Response:
+    with ctx.unit_of_work() as db:
+        listed = services.tenant_users(db, ctx.principal)
+    return ctx.render(
+        "admin/users.html",
+        status_code=400 if error else 200,
+        title="Users",
+        users=listed,
+        v=values or {"roles": ["Internal/subscriber"]},
+        error=error,
+        role_names=ROLE_NAMES,
+        me=ctx.principal.user_id,
+    )
+
+
+@router.post("/users")
+def create_user(ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    f = FormReader(form)
+    username, email, roles = f.text("username"), f.text("email"), list(f.all("roles"))
+    values: dict[str, Any] = {"username": username, "email": email, "roles": roles}
+    try:
+        with ctx.unit_of_work() as db:
+            made = services.create_user(db, ctx.principal, username, f.text("password"), email or None, roles)
+    except TollwayError as exc:
+        return _users_page(ctx, values, error=humanize(error_message(exc), USER_LABELS))
+    return ctx.redirect("/admin/users", flash=f"User {made['username']} was created.")
+
+
+@router.post("/users/{user_id}/roles")
+def set_roles(user_id: str, ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    try:
+        with ctx.unit_of_work() as db:
+            changed = services.set_user_roles(db, ctx.principal, user_id, list(FormReader(form).all("roles")))
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        return ctx.redirect(
+            "/admin/users", flash=f"Nothing changed: {humanize(error_message(exc), USER_LABELS)}"
+        )
+    return ctx.redirect("/admin/users", flash=f"The roles of {changed['username']} were saved.")
+
+
+@router.post("/users/{user_id}/active")
+def set_active(user_id: str, ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    active = FormReader(form).text("active") == "true"
+    try:
+        with ctx.unit_of_work() as db:
+            changed = services.set_user_active(db, ctx.principal, user_id, active)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        return ctx.redirect("/admin/users", flash=f"Nothing changed: {error_message(exc)}")
+    verb = "unlocked" if active else "locked: their tokens no longer work"
+    return ctx.redirect("/admin/users", flash=f"User {changed['username']} was {verb}.")
 
 
 # ---------------------------------------------------------------------------------------------

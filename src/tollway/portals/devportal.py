@@ -164,6 +164,9 @@ def create_application(ctx: PortalContext = SignedIn, form: FormData = Form) -> 
     )
 
 
+API_KEY_LABELS = {"validityPeriod": "Validity", "apikey": "API key"}
+
+
 @router.get("/applications/{application_id}")
 def application(application_id: str, ctx: PortalContext = SignedIn) -> Response:
     return _application_page(ctx, application_id)
@@ -189,10 +192,19 @@ def _application_page(
         subscriptions=subs,
         secrets=secrets,
         error=error,
+        api_key_validity=services.API_KEY_VALIDITY,
     )
     # Secrets are on this page once: never cached by the browser or a proxy.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@router.post("/applications/{application_id}/delete")
+def delete_application(application_id: str, ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
+    with ctx.unit_of_work() as db:
+        name = services.delete_application(db, ctx.runtime, ctx.principal, application_id)
+    note = f"Application {name} was deleted: its subscriptions ended and its keys no longer work."
+    return ctx.redirect("/devportal/applications", flash=note)
 
 
 @router.post("/applications/{application_id}/keys")
@@ -205,6 +217,33 @@ def generate_keys(application_id: str, ctx: PortalContext = SignedIn, form: Form
             raise
         return _application_page(ctx, application_id, error=error_message(exc))
     return _application_page(ctx, application_id, secrets=generated)
+
+
+@router.post("/applications/{application_id}/api-keys")
+def generate_api_key(application_id: str, ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
+    validity = FormReader(form).text("validity")
+    try:
+        with ctx.unit_of_work() as db:
+            key = services.generate_api_key(db, ctx.runtime, ctx.principal, application_id, validity)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        return _application_page(ctx, application_id, error=humanize(error_message(exc), API_KEY_LABELS))
+    return _application_page(ctx, application_id, secrets={"apikey": key["apikey"], "keyValidity": validity})
+
+
+@router.post("/applications/{application_id}/api-keys/revoke")
+def revoke_api_key(application_id: str, ctx: PortalContext = SignedIn, form: FormData = Form) -> Response:
+    key = FormReader(form).text("apikey")
+    try:
+        with ctx.unit_of_work() as db:
+            services.revoke_api_key(db, ctx.principal, application_id, key)
+    except TollwayError as exc:
+        if exc.status_code == 404 and "API key" not in error_message(exc):
+            raise
+        return _application_page(ctx, application_id, error=humanize(error_message(exc), API_KEY_LABELS))
+    flash = "The API key is revoked: the gateway refuses it within a second."
+    return ctx.redirect(f"/devportal/applications/{application_id}", flash=flash)
 
 
 @router.post("/applications/{application_id}/token")
@@ -338,6 +377,12 @@ def invoices(ctx: PortalContext = SignedIn) -> Response:
     with ctx.unit_of_work() as db:
         listed = services.my_invoices(db, ctx.principal)
     return ctx.render("devportal/invoices.html", title="Invoices", invoices=listed)
+
+
+@router.get("/invoices/{invoice_id}/pdf")
+def stored_invoice_pdf(invoice_id: str, ctx: PortalContext = SignedIn) -> Response:
+    with ctx.unit_of_work() as db:
+        return services.my_invoice_pdf(db, ctx.principal, invoice_id)
 
 
 @router.get("/invoices/{invoice_id}")

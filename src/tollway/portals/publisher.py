@@ -99,17 +99,65 @@ def api_body(f: FormReader) -> dict[str, Any]:
     return cleaned
 
 
-def _api_form(ctx: PortalContext, values: dict[str, Any], error: str | None = None) -> Response:
+def _api_form(
+    ctx: PortalContext, values: dict[str, Any], error: str | None = None, api_id: str | None = None
+) -> Response:
     with ctx.unit_of_work() as db:
         plans = services.list_plans(db, ctx.principal)
     return ctx.render(
         "publisher/api_form.html",
         status_code=400 if error else 200,
-        title="Create an API",
+        title="Edit the API" if api_id else "Create an API",
         v=values,
         plans=plans,
         error=error,
+        api_id=api_id,
     )
+
+
+@router.get("/apis/{api_id}/edit")
+def edit_api(api_id: str, ctx: PortalContext = PublisherUser) -> Response:
+    with ctx.unit_of_work() as db:
+        api = services.get_api(db, ctx.principal, api_id)
+    values = {
+        "name": api["name"],
+        "context": api["context"],
+        "version": api["version"],
+        "description": api.get("description") or "",
+        "endpoint": (api.get("endpointConfig") or {}).get("production_endpoints", {}).get("url", ""),
+        "policies": api.get("policies") or [],
+    }
+    return _api_form(ctx, values, api_id=api_id)
+
+
+@router.post("/apis/{api_id}/edit")
+def update_api(api_id: str, ctx: PortalContext = PublisherUser, form: FormData = Form) -> Response:
+    f = FormReader(form)
+    try:
+        changes = api_body(f)
+        changes["endpoint"] = changes.pop("endpointConfig")["production_endpoints"]["url"]
+        changes.setdefault("description", None)
+        with ctx.unit_of_work() as db:
+            updated = services.update_api(db, ctx.runtime, ctx.principal, api_id, changes)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        values: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+        values["policies"] = f.all("policies")
+        return _api_form(ctx, values, error=humanize(error_message(exc), API_LABELS), api_id=api_id)
+    return ctx.redirect(f"/publisher/apis/{api_id}", flash=f"API {updated['name']} was updated.")
+
+
+@router.post("/apis/{api_id}/delete")
+def delete_api(api_id: str, ctx: PortalContext = PublisherUser, form: FormData = Form) -> Response:
+    try:
+        with ctx.unit_of_work() as db:
+            name = services.delete_api(db, ctx.runtime, ctx.principal, api_id)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        return _api_page(ctx, api_id, "overview", "publisher/api_overview.html", error=error_message(exc))
+    return ctx.redirect("/publisher/apis", flash=f"API {name} was deleted.")
 
 
 def _api_page(ctx: PortalContext, api_id: str, tab: str, template: str, **values: Any) -> Response:
@@ -195,6 +243,30 @@ def subscriptions_tab(api_id: str, ctx: PortalContext = PublisherUser) -> Respon
     with ctx.unit_of_work() as db:
         subs = services.api_subscriptions(db, ctx.principal, api_id)
     return _api_page(ctx, api_id, "subscriptions", "publisher/api_subscriptions.html", subscriptions=subs)
+
+
+BLOCK_WORDS = {
+    "UNBLOCKED": "unblocked",
+    "BLOCKED": "blocked",
+    "PROD_ONLY_BLOCKED": "blocked for production keys",
+}
+
+
+@router.post("/apis/{api_id}/subscriptions/{subscription_id}/block")
+def block_subscription(
+    api_id: str, subscription_id: str, ctx: PortalContext = PublisherUser, form: FormData = Form
+) -> Response:
+    state = FormReader(form).text("state")
+    back = f"/publisher/apis/{api_id}/subscriptions"
+    try:
+        with ctx.unit_of_work() as db:
+            status = services.set_subscription_block(db, ctx.principal, api_id, subscription_id, state)
+    except TollwayError as exc:
+        if exc.status_code == 404:
+            raise
+        return ctx.redirect(back, flash=f"Nothing changed: {error_message(exc)}")
+    words = BLOCK_WORDS.get(status, status)
+    return ctx.redirect(back, flash=f"The subscription is {words}; the gateway applies it within a second.")
 
 
 @router.get("/apis/{api_id}/subscriptions/{subscription_id}/invoice")

@@ -74,6 +74,7 @@ NAV: dict[str, list[tuple[str, str]]] = {
         ("/admin/wallets", "Wallets"),
         ("/admin/invoices", "Invoices"),
         ("/admin/tasks", "Tasks"),
+        ("/admin/users", "Users"),
         ("/admin/monetization", "Monetization"),
     ],
     "publisher": [

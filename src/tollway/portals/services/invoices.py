@@ -10,12 +10,13 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.responses import Response
 
 from tollway.applications.service import owner_id
 from tollway.errors import BadRequest
 from tollway.identity.principal import Principal
 from tollway.invoicing import payments
-from tollway.invoicing.endpoints import stored_invoice_out
+from tollway.invoicing.endpoints import invoice_pdf_response, stored_invoice_out
 from tollway.invoicing.schemas import PaymentStatusIn
 from tollway.models import Api, Invoice
 from tollway.portals.forms import words_for
@@ -93,3 +94,15 @@ def my_invoice(db: Session, principal: Principal, invoice_id: str) -> dict[str, 
     require(principal, SUBSCRIBER_SCOPE)
     invoice = payments.get_invoice(db, principal.tenant_id, checked_id(invoice_id), owner_id(principal))
     return _shown(db, [invoice], for_admin=False)[0]
+
+
+def tenant_invoice_pdf(db: Session, principal: Principal, invoice_id: str) -> Response:
+    require(principal, ADMIN_SCOPE)
+    invoice = payments.get_invoice(db, principal.tenant_id, checked_id(invoice_id))
+    return invoice_pdf_response(db, invoice, for_admin=True)
+
+
+def my_invoice_pdf(db: Session, principal: Principal, invoice_id: str) -> Response:
+    require(principal, SUBSCRIBER_SCOPE)
+    invoice = payments.get_invoice(db, principal.tenant_id, checked_id(invoice_id), owner_id(principal))
+    return invoice_pdf_response(db, invoice, for_admin=False)

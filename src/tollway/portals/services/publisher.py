@@ -61,6 +61,34 @@ def create_api(db: Session, runtime: Runtime, principal: Principal, body: dict[s
     return _api_dict(db, api_service.create_api(db, principal, parsed))
 
 
+def update_api(
+    db: Session, runtime: Runtime, principal: Principal, api_id: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """PUT /apis/{id} with the API as it is and ``changes`` laid over it (the form does not show
+    everything the REST body holds, e.g. sandbox endpoints, and those stay)."""
+    require(principal, "apim:api_create")
+    api = _publisher_api(db, principal, api_id)
+    current = dump(api_service.api_out(db, api))
+    endpoints = dict(current.get("endpointConfig") or {})
+    if "endpoint" in changes:
+        endpoints["production_endpoints"] = {"url": changes.pop("endpoint")}
+    body = {**current, **changes, "endpointConfig": endpoints}
+    try:
+        parsed = ApiIn.model_validate(body)
+    except ValidationError as exc:
+        raise BadRequest(words_for(exc)) from None
+    return _api_dict(db, api_service.update_api(db, principal, api, parsed))
+
+
+def delete_api(db: Session, runtime: Runtime, principal: Principal, api_id: str) -> str:
+    """DELETE /apis/{id}; refused (409) while the API has subscriptions. Answers its name."""
+    require(principal, "apim:api_create")
+    api = _publisher_api(db, principal, api_id)
+    name = f"{api.name} {api.version}"
+    api_service.delete_api(db, runtime.hooks, api)
+    return name
+
+
 def change_lifecycle(db: Session, runtime: Runtime, principal: Principal, api_id: str, action: str) -> str:
     require(principal, "apim:api_publish")
     api = api_service.change_lifecycle(db, _publisher_api(db, principal, api_id), action)
@@ -109,9 +137,29 @@ def api_subscriptions(db: Session, principal: Principal, api_id: str) -> list[di
             },
             "throttlingPolicy": policy_name,
             "subscriptionStatus": sub.status,
+            "statusReason": sub.status_reason,
         }
         for sub, policy_name, app_name, owner, domain in rows
     ]
+
+
+def set_subscription_block(
+    db: Session, principal: Principal, api_id: str, subscription_id: str, state: str
+) -> str:
+    """Block (BLOCKED, PROD_ONLY_BLOCKED) or unblock (UNBLOCKED) a subscription to this API, as the
+    REST block-subscription / unblock-subscription calls do; answers the new status."""
+    require(principal, "apim:subscription_block")
+    api = _publisher_api(db, principal, api_id)
+    subscription = sub_service.get_in_tenant(db, principal.tenant_id, checked_id(subscription_id))
+    if subscription.api_id != api.id:
+        raise NotFound(f"subscription {subscription_id!r} not found")
+    if state == sub_service.UNBLOCKED:
+        sub_service.unblock(db, subscription)
+    elif state in (sub_service.BLOCKED, sub_service.PROD_ONLY_BLOCKED):
+        sub_service.block(db, subscription, state)
+    else:
+        raise BadRequest("'state': choose BLOCKED, PROD_ONLY_BLOCKED or UNBLOCKED")
+    return subscription.status
 
 
 def publisher_invoice(

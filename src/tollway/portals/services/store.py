@@ -11,7 +11,7 @@ from tollway.apis import catalog as api_catalog
 from tollway.applications import credentials
 from tollway.applications import repository as app_repository
 from tollway.applications import service as app_service
-from tollway.applications.schemas import ApplicationIn, KeyGenerateIn, TokenGenerateIn
+from tollway.applications.schemas import ApiKeyGenerateIn, ApplicationIn, KeyGenerateIn, TokenGenerateIn
 from tollway.db.ids import is_object_id
 from tollway.errors import BadRequest
 from tollway.identity.principal import Principal
@@ -82,6 +82,16 @@ def get_application(db: Session, principal: Principal, application_id: str) -> d
     return dump(app_service.application_out(app, principal.username, count))
 
 
+def delete_application(db: Session, runtime: Runtime, principal: Principal, application_id: str) -> str:
+    """Delete one of the caller's applications, as DELETE /applications/{id} does: its
+    subscriptions end (their billing with them) and its keys stop working. Answers its name."""
+    require_subscriber(principal)
+    app = app_service.get_application(db, principal, checked_id(application_id))
+    name = app.name
+    app_service.delete_application(db, runtime.hooks, app)
+    return name
+
+
 def create_application(
     db: Session, runtime: Runtime, principal: Principal, name: str, description: str | None
 ) -> dict[str, Any]:
@@ -111,6 +121,30 @@ def generate_keys(db: Session, runtime: Runtime, principal: Principal, applicati
         {"keyType": "PRODUCTION", "grantTypesToBeSupported": ["client_credentials"]}
     )
     return dump(credentials.generate_keys(db, app, principal.username, body))
+
+
+API_KEY_VALIDITY = {"3600": "1 hour", "86400": "1 day", "2592000": "30 days", "-1": "no expiry"}
+
+
+def generate_api_key(
+    db: Session, runtime: Runtime, principal: Principal, application_id: str, validity: str
+) -> dict[str, Any]:
+    """POST .../api-keys/PRODUCTION/generate: the key, shown once (Tollway keeps its hash)."""
+    require_subscriber(principal)
+    app = app_service.get_application(db, principal, checked_id(application_id))
+    if validity not in API_KEY_VALIDITY:
+        raise BadRequest("'validityPeriod': choose 1 hour, 1 day, 30 days or no expiry")
+    body = ApiKeyGenerateIn.model_validate({"validityPeriod": int(validity)})
+    return dump(credentials.generate_api_key(db, app, "PRODUCTION", body))
+
+
+def revoke_api_key(db: Session, principal: Principal, application_id: str, key: str) -> None:
+    """POST .../api-keys/PRODUCTION/revoke: the gateway refuses the key from its next reload."""
+    require_subscriber(principal)
+    app = app_service.get_application(db, principal, checked_id(application_id))
+    if not key.strip():
+        raise BadRequest("'apikey': paste the API key to revoke")
+    credentials.revoke_api_key(db, app, "PRODUCTION", key.strip())
 
 
 def generate_token(
