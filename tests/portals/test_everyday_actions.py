@@ -14,7 +14,7 @@ from playwright.sync_api import BrowserContext, Dialog, expect
 from tests.gateway.support import Backend, GatewayThread
 from tests.portals.conftest import Shots
 from tests.portals.helpers import sign_in
-from tests.portals.test_pages_http import People
+from tests.portals.test_pages_http import People, people
 from tests.portals.world import PASSWORDS, World, principal, seed
 from tests.support.monetized_gateway import LIMIT, takes_effect
 from tests.support.servers import ServerThread
@@ -31,6 +31,9 @@ def backend() -> Iterator[Backend]:
     server.stop()
 
 
+__all__ = ["people"]
+
+
 @pytest.fixture
 def world(runtime: Runtime, backend: Backend) -> World:
     return seed(runtime, backend.url)
@@ -40,14 +43,6 @@ def world(runtime: Runtime, backend: Backend) -> World:
 def gateway(runtime: Runtime, world: World) -> Iterator[GatewayThread]:
     with GatewayThread(runtime) as running:
         yield running
-
-
-@pytest.fixture
-def people(live_server: ServerThread, world: World) -> Iterator[People]:
-    signed = People(live_server.url)
-    yield signed
-    for person in signed.values():
-        person.close()
 
 
 def token_of(runtime: Runtime, owner: str, app_id: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from pypdf import PdfReader
 from tests.monetization.world import backdate
 from tests.portals.conftest import Shots
 from tests.portals.helpers import no_horizontal_scroll, sign_in
-from tests.portals.test_pages_http import LEAKS, Browser, People, main_of
+from tests.portals.test_pages_http import LEAKS, Browser, People, main_of, people
 from tests.portals.world import PASSWORDS, World, seed
 from tests.support.servers import ServerThread
 from tollway.db.base import utcnow
@@ -28,6 +28,8 @@ from tollway.models import Invoice, Subscription
 from tollway.monetization.service import MonetizationService
 from tollway.runtime import Runtime
 
+__all__ = ["people"]
+
 
 @pytest.fixture
 def world(runtime: Runtime) -> World:
@@ -36,14 +38,6 @@ def world(runtime: Runtime) -> World:
     backdate(runtime, seeded.subs["sue"], timedelta(days=41))
     assert run_maintenance(MonetizationService(runtime), runtime.session_factory).invoices_finalized == 1
     return seeded
-
-
-@pytest.fixture
-def people(live_server: ServerThread, world: World) -> Iterator[People]:
-    signed = People(live_server.url)
-    yield signed
-    for person in signed.values():
-        person.close()
 
 
 def pdf_text(content: bytes) -> str:

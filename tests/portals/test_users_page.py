@@ -4,29 +4,22 @@ unlocked with SCIM's rules; another tenant's admin neither sees nor touches them
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 
 import pytest
 
-from tests.portals.test_pages_http import Browser, People
+from tests.portals.test_pages_http import Browser, People, people
 from tests.portals.world import PASSWORDS, World, seed
 from tests.support.servers import ServerThread
 from tollway.db.session import transaction
 from tollway.models import User
 from tollway.runtime import Runtime
 
+__all__ = ["people"]
+
 
 @pytest.fixture
 def world(runtime: Runtime) -> World:
     return seed(runtime)
-
-
-@pytest.fixture
-def people(live_server: ServerThread, world: World) -> Iterator[People]:
-    signed = People(live_server.url)
-    yield signed
-    for person in signed.values():
-        person.close()
 
 
 def user(runtime: Runtime, name: str, domain: str = "carbon.super") -> User | None:

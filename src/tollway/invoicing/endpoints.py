@@ -10,7 +10,6 @@ Admin: ``GET /invoices[/{invoiceId}]`` (the tenant's), ``POST /invoices/{invoice
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -110,10 +109,27 @@ PDF: dict[int | str, dict[str, Any]] = {
 
 
 def _listed(
-    page_of: Page, total: int, rows: Sequence[Invoice], *, for_admin: bool, **params: str | None
+    session: Session,
+    caller: Principal,
+    paging: Page,
+    status: str | None,
+    subscription_id: str | None,
+    *,
+    for_admin: bool,
 ) -> StoredInvoiceList:
+    """One page of the tenant's invoices (an admin's) or of the caller's own (a subscriber's)."""
+    total, rows = payments.list_invoices(
+        session,
+        caller.tenant_id,
+        status=status,
+        subscription_id=subscription_id,
+        owner_id=None if for_admin else owner_id(caller),
+        limit=paging.limit,
+        offset=paging.offset,
+    )
     items = [stored_invoice_out(row, for_admin=for_admin) for row in rows]
-    return StoredInvoiceList(count=len(items), list=items, pagination=page_of.pagination(total, **params))
+    pagination = paging.pagination(total, status=status, subscriptionId=subscription_id)
+    return StoredInvoiceList(count=len(items), list=items, pagination=pagination)
 
 
 @admin_router.get("/invoices", response_model=StoredInvoiceList, summary="The tenant's finalized invoices")
@@ -124,16 +140,7 @@ def admin_invoices(
     status: PaymentState = None,
     subscriptionId: SubscriptionFilter = None,
 ) -> StoredInvoiceList:
-    total, rows = payments.list_invoices(
-        session,
-        caller.tenant_id,
-        status=status,
-        subscription_id=subscriptionId,
-        owner_id=None,
-        limit=paging.limit,
-        offset=paging.offset,
-    )
-    return _listed(paging, total, rows, for_admin=True, status=status, subscriptionId=subscriptionId)
+    return _listed(session, caller, paging, status, subscriptionId, for_admin=True)
 
 
 @admin_router.get("/invoices/{invoiceId}", response_model=StoredInvoiceOut, summary="One invoice")
@@ -202,16 +209,7 @@ def my_invoices(
     status: PaymentState = None,
     subscriptionId: SubscriptionFilter = None,
 ) -> StoredInvoiceList:
-    total, rows = payments.list_invoices(
-        session,
-        caller.tenant_id,
-        status=status,
-        subscription_id=subscriptionId,
-        owner_id=owner_id(caller),
-        limit=paging.limit,
-        offset=paging.offset,
-    )
-    return _listed(paging, total, rows, for_admin=False, status=status, subscriptionId=subscriptionId)
+    return _listed(session, caller, paging, status, subscriptionId, for_admin=False)
 
 
 @store_router.get("/invoices/{invoiceId}", response_model=StoredInvoiceOut, summary="One of your invoices")
