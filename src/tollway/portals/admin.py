@@ -507,6 +507,64 @@ def set_active(user_id: str, ctx: PortalContext = AdminUser, form: FormData = Fo
 
 
 # ---------------------------------------------------------------------------------------------
+# Tenants (the default tenant's admins)
+
+TENANT_LABELS = {"domain": "Domain", "adminUsername": "Admin username", "adminPassword": "Admin password"}
+
+
+@router.get("/tenants")
+def tenants(ctx: PortalContext = AdminUser) -> Response:
+    return _tenants_page(ctx)
+
+
+def _tenants_page(
+    ctx: PortalContext, values: dict[str, str] | None = None, error: str | None = None
+) -> Response:
+    with ctx.unit_of_work() as db:
+        listed = services.tenants(db, ctx.principal)
+    return ctx.render(
+        "admin/tenants.html",
+        status_code=400 if error else 200,
+        title="Tenants",
+        tenants=listed,
+        v=values or {},
+        error=error,
+    )
+
+
+@router.post("/tenants")
+def create_tenant(ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    f = FormReader(form)
+    values = {"domain": f.text("domain"), "adminUsername": f.text("adminUsername")}
+    try:
+        with ctx.unit_of_work() as db:
+            made = services.create_tenant(
+                db, ctx.principal, values["domain"], values["adminUsername"], f.text("adminPassword")
+            )
+    except TollwayError as exc:
+        if exc.status_code == 403:
+            raise
+        return _tenants_page(ctx, values, error=humanize(error_message(exc), TENANT_LABELS))
+    note = f"Tenant {made['domain']} was created; {made['admin_username']}@{made['domain']} can sign in."
+    return ctx.redirect("/admin/tenants", flash=note)
+
+
+@router.post("/tenants/{domain}/deactivate")
+def deactivate_tenant(domain: str, ctx: PortalContext = AdminUser, form: FormData = Form) -> Response:
+    try:
+        with ctx.unit_of_work() as db:
+            services.deactivate_tenant(db, ctx.principal, domain)
+    except TollwayError as exc:
+        if exc.status_code in (403, 404):
+            raise
+        return ctx.redirect("/admin/tenants", flash=f"Nothing changed: {error_message(exc)}")
+    flash = (
+        f"Tenant {domain} was deactivated: its users cannot sign in and the gateway stops serving its APIs."
+    )
+    return ctx.redirect("/admin/tenants", flash=flash)
+
+
+# ---------------------------------------------------------------------------------------------
 # Tasks: approval workflows
 
 TASK_KINDS = {
@@ -562,8 +620,10 @@ def _monetization_page(ctx: PortalContext, error: str | None = None) -> Response
     with ctx.unit_of_work() as db:
         keys_set = services.tenant_keys_set(db, ctx.runtime, ctx.principal)
         job = services.publish_status(db, ctx.runtime, ctx.principal)
+        history = services.publish_history(db, ctx.runtime, ctx.principal)
     return ctx.render(
         "admin/monetization.html",
+        history=history,
         status_code=400 if error else 200,
         title="Monetization",
         engine=ctx.runtime.billing.name,

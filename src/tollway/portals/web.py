@@ -98,6 +98,8 @@ def nav_links(portal: str, user: PortalUser | None) -> list[tuple[str, str]]:
         return []
     if user is None:
         return NAV["devportal"][:1]
+    if portal == "admin" and user.tenant_domain == DEFAULT_TENANT:
+        return [*NAV[portal], ("/admin/tenants", "Tenants")]  # only the default tenant manages tenants
     return NAV[portal]
 
 

@@ -156,6 +156,25 @@ def start_in_background(
     return job.id
 
 
+def history(session: Session, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest jobs: when, by what, how it ended, how many subscriptions were published or failed."""
+    rows = session.scalars(select(UsagePublishJob).order_by(UsagePublishJob.started_at.desc()).limit(limit))
+    return [
+        {
+            "startedAt": job.started_at,
+            "finishedAt": job.finished_at,
+            "trigger": job.trigger,
+            "state": job.state,
+            "status": job.status,
+            "publishedUntil": job.published_until,
+            "published": job.done,
+            "failed": job.failed,
+            "error": (job.error or "").splitlines()[0] if job.error else "",
+        }
+        for job in rows
+    ]
+
+
 def _epoch_ms(moment: datetime | None) -> str:
     return str(int(moment.timestamp() * 1000)) if moment else "0"
 

@@ -10,6 +10,7 @@ from tollway.errors import BadRequest, NotFound
 from tollway.events import EVENT_TYPES
 from tollway.monetization.top_ups import NoPayments
 from tollway.portals.services.admin import (
+    publish_history,
     publish_status,
     set_tenant_keys,
     start_usage_publishing,
@@ -61,6 +62,7 @@ from tollway.portals.services.store import (
     subscriber_invoice,
     unsubscribe,
 )
+from tollway.portals.services.tenants import create_tenant, deactivate_tenant, tenants
 from tollway.portals.services.usage import DailyUsage, daily_usage
 from tollway.portals.services.users import (
     ROLE_CHOICES,
@@ -114,9 +116,11 @@ __all__ = [
     "create_api",
     "create_application",
     "create_plan",
+    "create_tenant",
     "create_user",
     "credit",
     "daily_usage",
+    "deactivate_tenant",
     "decide_task",
     "delete_api",
     "delete_application",
@@ -147,6 +151,7 @@ __all__ = [
     "my_thresholds",
     "my_wallet",
     "my_wallets",
+    "publish_history",
     "publish_status",
     "publisher_invoice",
     "record_payment",
@@ -173,6 +178,7 @@ __all__ = [
     "tenant_users",
     "tenant_wallet",
     "tenant_wallets",
+    "tenants",
     "unsubscribe",
     "update_api",
     "update_plan",

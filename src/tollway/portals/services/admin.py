@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from tollway.billing.attributes import tenant_keys
@@ -27,6 +29,11 @@ def publish_status(db: Session, runtime: Runtime, principal: Principal) -> dict[
     require(principal, "apim:monetization_usage_publish")
     found = jobs.status(db)
     return None if found.get("startedTime") == "0" else found
+
+
+def publish_history(db: Session, runtime: Runtime, principal: Principal) -> list[dict[str, Any]]:
+    require(principal, "apim:monetization_usage_publish")
+    return jobs.history(db)
 
 
 def tenant_keys_set(db: Session, runtime: Runtime, principal: Principal) -> set[str]:
