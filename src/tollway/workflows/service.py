@@ -66,10 +66,8 @@ def decide(
     description: str | None,
 ) -> Workflow:
     workflow = get_workflow(session, caller, reference_id)
-    if workflow.status != CREATED or not repository.claim_decision(
-        session, workflow, status, description, caller.username
-    ):
-        session.refresh(workflow)
+    if not repository.claim_decision(session, workflow, status, description, caller.username):
+        session.refresh(workflow)  # someone decided it first: say how
         raise Conflict(f"workflow {reference_id!r} is already {workflow.status}")
     approved = status == APPROVED
     if workflow.workflow_type == APPLICATION_CREATION:

@@ -65,7 +65,6 @@ from tollway.portals.services.store import (
 from tollway.portals.services.tenants import create_tenant, deactivate_tenant, tenants
 from tollway.portals.services.usage import DailyUsage, daily_usage
 from tollway.portals.services.users import (
-    ROLE_CHOICES,
     create_user,
     set_user_active,
     set_user_roles,
@@ -98,7 +97,6 @@ from tollway.portals.services.workflows import decide_task, tasks
 __all__ = [
     "API_KEY_VALIDITY",
     "EVENT_TYPES",
-    "ROLE_CHOICES",
     "BadRequest",
     "DailyUsage",
     "NoPayments",

@@ -11,7 +11,6 @@ from tollway.errors import Conflict, NotFound
 from tollway.identity import repository
 from tollway.identity import users as user_service
 from tollway.identity.principal import Principal
-from tollway.identity.roles import ROLES
 from tollway.portals.services.common import PORTAL_LIST_LIMIT, checked_id, require
 
 ADMIN_SCOPE = "apim:admin"  # as the SCIM endpoints
@@ -80,6 +79,3 @@ def set_user_active(db: Session, principal: Principal, user_id: str, active: boo
         raise Conflict("you cannot lock your own account")
     user_service.set_active(db, user, active)
     return _shown(user)
-
-
-ROLE_CHOICES = list(ROLES)
